@@ -1,0 +1,55 @@
+# prodml: `make help` lists every target. Long logic lives in scripts/ and the prodml CLI, not here.
+.DEFAULT_GOAL := help
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+
+CONTRACT ?= contracts/customer_churn.yaml
+DATA ?= data/customer_churn.csv
+ENV ?= dev
+PYTEST_ARGS ?=
+RUN := scripts/uv.sh run --frozen --all-extras --quiet
+
+# Local targets talk to the embedded emulator unless the caller points AWS_ENDPOINT_URL elsewhere.
+# (Terraform targets must never inherit it, so it is set per target, not globally.)
+LOCAL_AWS := AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: install
+install: ## Install uv and the locked Python environment (uv.lock)
+	@scripts/install.sh
+
+.PHONY: demo
+demo: install ## Run the pipeline end to end on the embedded AWS emulator
+	@$(LOCAL_AWS) scripts/demo.sh "$(CONTRACT)" "$(DATA)"
+
+.PHONY: test
+test: install ## Run the tests (unit + integration against real moto and gunicorn processes)
+	@$(RUN) pytest $(PYTEST_ARGS)
+
+.PHONY: test-slow
+test-slow: install ## Run only the slow tests (large files, long soaks)
+	@$(RUN) pytest -m slow $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: install ## Check code, shell, workflows and Terraform formatting (changes nothing)
+	@scripts/lint.sh
+
+.PHONY: format
+format: install ## Fix formatting (ruff, terraform fmt)
+	@$(RUN) ruff format .
+	@$(RUN) ruff check --fix .
+
+.PHONY: emulator-up
+emulator-up: install ## Start the embedded AWS emulator on 127.0.0.1:4566
+	@$(LOCAL_AWS) $(RUN) prodml emulator up
+
+.PHONY: emulator-down
+emulator-down: install ## Stop the embedded AWS emulator
+	@$(LOCAL_AWS) $(RUN) prodml emulator down
+
+.PHONY: clean
+clean: ## Remove local state, build output and caches (not the environment)
+	rm -rf .prodml build dist .pytest_cache .ruff_cache

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# make lint: every offline check; changes nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+run=(scripts/uv.sh run --frozen --all-extras --quiet)
+
+"${run[@]}" ruff check .
+"${run[@]}" ruff format --check .
+"${run[@]}" shellcheck scripts/*.sh .ci/run

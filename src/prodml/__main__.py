@@ -1,0 +1,3 @@
+from prodml.cli import app
+
+app(prog_name="prodml")

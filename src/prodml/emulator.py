@@ -1,0 +1,135 @@
+"""The embedded AWS emulator: moto server as a background process, with a pid file and a log file.
+
+Started only for a local endpoint that nothing else serves; a user's LocalStack or real AWS is used as-is.
+State lives in memory, so ``down`` forgets every bucket and registry entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from prodml.settings import EMULATOR_HOST, Settings
+
+
+@dataclass(frozen=True)
+class EmulatorStatus:
+    running: bool
+    owned: bool  # started by prodml (pid file names a live process)
+    pid: int | None
+    url: str
+    detail: str
+
+
+class Emulator:
+    def __init__(self, settings: Settings, port: int | None = None, state_dir: Path | None = None):
+        self.settings = settings
+        self.port = port or settings.emulator_port
+        self.dir = (state_dir or settings.state_dir) / "emulator"
+        self.url = f"http://{EMULATOR_HOST}:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.dir / f"moto-{self.port}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / f"moto-{self.port}.log"
+
+    def _pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return pid
+
+    def responding(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=1) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def port_in_use(self) -> bool:
+        import socket
+
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            return sock.connect_ex((EMULATOR_HOST, self.port)) == 0
+
+    def status(self) -> EmulatorStatus:
+        pid = self._pid()
+        if pid and self.responding():
+            return EmulatorStatus(True, True, pid, self.url, f"moto server (pid {pid}) is serving {self.url}")
+        if self.port_in_use():
+            return EmulatorStatus(
+                True,
+                False,
+                None,
+                self.url,
+                f"{self.url} is served by a process prodml did not start (LocalStack?)",
+            )
+        return EmulatorStatus(False, False, None, self.url, f"nothing is serving {self.url}")
+
+    def up(self, timeout: float = 30.0) -> tuple[EmulatorStatus, bool]:
+        """Start moto server unless something already serves the port. Returns (status, started_now)."""
+        current = self.status()
+        if current.running:
+            return current, False
+        self.dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_file.open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", EMULATOR_HOST, "-p", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives the CLI; `down` stops it
+        )
+        self.pid_file.write_text(str(process.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise RuntimeError(f"moto server exited with code {process.returncode}; see {self.log_file}")
+            if self.responding():
+                return self.status(), True
+            time.sleep(0.1)
+        self.down()
+        raise RuntimeError(
+            f"moto server did not answer on {self.url} within {timeout:.0f}s; see {self.log_file}"
+        )
+
+    def down(self, timeout: float = 10.0) -> bool:
+        """Stop the emulator prodml started. Returns False when there was none."""
+        pid = self._pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # reap it when this process started it
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True

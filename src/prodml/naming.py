@@ -1,0 +1,67 @@
+"""The one naming convention for every resource: ``{project}-{env}-{purpose}``.
+
+Terraform builds the same names (``modules/*/`` via ``local.name_prefix``); ``tests/terraform`` holds the
+two against each other. Never format a resource name anywhere else.
+"""
+
+from __future__ import annotations
+
+import re
+
+ZONES = ("raw", "processed", "curated", "artifacts", "capture")
+LOG_GROUP_PURPOSES = ("etl", "training", "inference")
+ECR_PURPOSE = "inference"
+CATALOG_PURPOSE = "catalog"
+
+_SEGMENT = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$")
+
+
+def slug(text: str) -> str:
+    """A name segment safe for S3, ECR and SageMaker: lowercase, hyphens, no underscores."""
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+
+
+def resource_name(project: str, env: str, purpose: str) -> str:
+    """``{project}-{env}-{purpose}``, validated so it is legal as an S3 bucket and a SageMaker name."""
+    parts = [slug(project), slug(env), slug(purpose)]
+    for original, part in zip((project, env, purpose), parts, strict=True):
+        if not part or not _SEGMENT.match(part):
+            raise ValueError(f"name segment {original!r} is not usable in a resource name")
+    name = "-".join(parts)
+    if len(name) > 63:
+        raise ValueError(f"resource name {name!r} is {len(name)} characters; AWS allows at most 63")
+    return name
+
+
+def bucket_name(project: str, env: str, zone: str) -> str:
+    if zone not in ZONES:
+        raise ValueError(f"unknown zone {zone!r}; zones are {', '.join(ZONES)}")
+    return resource_name(project, env, zone)
+
+
+def glue_database_name(project: str, env: str) -> str:
+    # Athena only takes underscores in database names, so the Glue catalog swaps the hyphens.
+    return resource_name(project, env, CATALOG_PURPOSE).replace("-", "_")
+
+
+def ecr_repository_name(project: str, env: str) -> str:
+    return resource_name(project, env, ECR_PURPOSE)
+
+
+def log_group_name(project: str, env: str, purpose: str) -> str:
+    if purpose not in LOG_GROUP_PURPOSES:
+        raise ValueError(f"unknown log group purpose {purpose!r}; use one of {', '.join(LOG_GROUP_PURPOSES)}")
+    return "/" + resource_name(project, env, purpose)
+
+
+def model_package_group_name(project: str, env: str, dataset: str) -> str:
+    return resource_name(project, env, dataset)
+
+
+def glue_job_name(project: str, env: str, dataset: str) -> str:
+    return resource_name(project, env, f"etl-{dataset}")
+
+
+def training_job_name(project: str, env: str, dataset: str, stamp: str) -> str:
+    """SageMaker job names are unique per account and at most 63 characters; ``stamp`` makes them unique."""
+    return resource_name(project, env, f"{dataset}-{stamp}")

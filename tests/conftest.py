@@ -1,0 +1,73 @@
+"""Shared fixtures. The AWS side is always a real moto server process, started by prodml's own emulator code
+on a free port, so a developer's `make demo` emulator on 4566 is never touched."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from prodml.contract import load_contract
+from prodml.emulator import Emulator
+from prodml.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+CHURN_CONTRACT = REPO / "contracts" / "customer_churn.yaml"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory) -> str:
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    emulator = Emulator(
+        Settings(endpoint_url=endpoint), port=port, state_dir=tmp_path_factory.mktemp("emulator")
+    )
+    emulator.up()
+    yield endpoint
+    emulator.down()
+
+
+@pytest.fixture
+def aws_env(moto_server, monkeypatch, tmp_path) -> Settings:
+    """A clean emulator (reset before each test) and an environment pointing every client at it."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10)
+    for name in list(os.environ):
+        if name.startswith("PRODML_") or name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("PRODML_STATE_DIR", str(tmp_path / ".prodml"))
+    return Settings()
+
+
+@pytest.fixture
+def churn_contract():
+    return load_contract(CHURN_CONTRACT)
+
+
+def run_prodml(
+    *args: str, env: dict | None = None, cwd: Path = REPO, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """Run the CLI as a user would: a separate process, exit code and output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "prodml", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {}), "COLUMNS": "200", "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
