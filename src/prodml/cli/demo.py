@@ -1,6 +1,7 @@
 """`prodml demo`: the whole pipeline on the configured endpoint, for any contract and matching data file.
 
-Each stage is one step function; later stages append theirs to STEPS.
+Each stage is one step function. The core steps are below; a stage module adds its own by defining
+``DEMO_STEPS = [(order, name, fn), ...]`` (ingest is order 30; ETL 40, training 50, registry 60, serving 70).
 """
 
 from __future__ import annotations
@@ -60,11 +61,21 @@ def step_ingest(ctx: DemoContext) -> None:
     data_cli.landed(ctx.contract_path)
 
 
-STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
-    ("emulator", step_emulator),
-    ("bootstrap", step_bootstrap),
-    ("ingest", step_ingest),
+CORE_STEPS: list[tuple[int, str, Callable[[DemoContext], None]]] = [
+    (10, "emulator", step_emulator),
+    (20, "bootstrap", step_bootstrap),
+    (30, "ingest", step_ingest),
 ]
+
+
+def steps() -> list[tuple[str, Callable[[DemoContext], None]]]:
+    """The core steps plus every stage module's DEMO_STEPS, in order."""
+    from prodml.cli import stage_modules
+
+    found = list(CORE_STEPS)
+    for module in stage_modules():
+        found.extend(getattr(module, "DEMO_STEPS", []))
+    return [(name, fn) for _, name, fn in sorted(found, key=lambda step: step[0])]
 
 
 @handle_errors
@@ -82,7 +93,8 @@ def demo(
         )
     ctx = DemoContext(contract=contract_from(contract), contract_path=contract, data=data)
     ingest_lib.validate_file(data, ctx.contract)  # fail before touching anything
-    for number, (name, step) in enumerate(STEPS, start=1):
-        console.print(Rule(f"[bold]{number}/{len(STEPS)} {name}"))
+    plan = steps()
+    for number, (name, step) in enumerate(plan, start=1):
+        console.print(Rule(f"[bold]{number}/{len(plan)} {name}"))
         step(ctx)
     console.print(Rule("[bold green]demo complete"))
