@@ -33,6 +33,10 @@ test: install ## Run the tests (unit + integration against real moto and gunicor
 test-slow: install ## Run only the slow tests (large files, long soaks)
 	@$(RUN) pytest -m slow $(PYTEST_ARGS)
 
+.PHONY: bench
+bench: install ## Run the benchmarks; each prints ratios against a baseline measured in the same run
+	@scripts/bench.sh $(BENCH)
+
 .PHONY: lint
 lint: install ## Check code, shell, workflows and Terraform formatting (changes nothing)
 	@scripts/lint.sh
