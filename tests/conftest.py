@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,29 @@ def run_prodml(
         text=True,
         timeout=timeout,
     )
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli():
+    """The real `prodml` app invoked in-process (no interpreter start-up): for the many error-path checks.
+    End-to-end checks use `run_prodml`, a separate process, as a user would."""
+    from typer.testing import CliRunner
+
+    from prodml.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict | None = None) -> CliResult:
+        result = runner.invoke(app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1", **(env or {})})
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+    return invoke

@@ -11,6 +11,16 @@ Training and serving agree on this layout and on nothing else (they never import
       baseline_profile.json   the training baseline profile from ETL (serving and drift read it)
       contract.yaml           the contract the model was trained on (serving builds its request model from it)
 
+Model inputs. ``model.joblib`` takes a pandas DataFrame with exactly ``contract.model_features`` as columns,
+in that order: numeric features (int, float, bool as 0/1, derived) as float64 with NaN for missing, and
+categorical features as str (canonical, see ``contract.canonical_category``) with "" for missing.
+``model.onnx`` takes one input per model feature, named exactly as the feature: numeric features as
+``tensor(float)`` of shape ``[None, 1]`` (NaN for missing), categorical features as ``tensor(string)`` of
+shape ``[None, 1]`` ("" for missing). Unknown categories are ignored (all-zero one-hot) by both.
+Outputs: classifiers give ``label`` ``[None]`` and ``probabilities`` ``[None, n_classes]`` (no ZipMap),
+columns in ``metrics.json["classes"]`` order (a bool binary target's classes are 0 and 1); regressors give
+``variable`` ``[None, 1]``.
+
 The archive is flat, as SageMaker's ``SM_MODEL_DIR`` tarball is. ``unpack`` refuses an archive whose files
 do not match the hashes recorded in ``lineage.json``, so a corrupted or tampered model never serves.
 """
@@ -55,6 +65,16 @@ def record_hashes(model_dir: Path) -> dict:
     return lineage
 
 
+def write_lineage(model_dir: Path, lineage: dict) -> dict:
+    """Write ``lineage.json`` (everything but ``files``), then record every other file's sha256 in it.
+
+    Call it last, once every other file of the artifact is in ``model_dir``.
+    """
+    fields = {k: v for k, v in lineage.items() if k != "files"}
+    (model_dir / LINEAGE).write_text(json.dumps(fields, indent=2, sort_keys=True, default=str))
+    return record_hashes(model_dir)
+
+
 def pack(model_dir: Path, tarball: Path) -> Path:
     """``model_dir`` → a flat, deterministic ``model.tar.gz`` (sorted names, zeroed mtimes and owners)."""
     import gzip
@@ -62,7 +82,7 @@ def pack(model_dir: Path, tarball: Path) -> Path:
     tarball.parent.mkdir(parents=True, exist_ok=True)
     with (
         open(tarball, "wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz,
         tarfile.open(fileobj=gz, mode="w") as tar,
     ):
         for path in sorted(p for p in model_dir.iterdir() if p.is_file()):
