@@ -1,0 +1,22 @@
+"""Dependency aliases for the routes. Tests swap ``get_service`` with ``app.dependency_overrides``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ..core.config import InferenceSettings
+from ..serving.service import InferenceService
+
+
+def get_service(request: Request) -> InferenceService:
+    return request.app.state.service
+
+
+def get_settings(service: Annotated[InferenceService, Depends(get_service)]) -> InferenceSettings:
+    return service.settings
+
+
+ServiceDep = Annotated[InferenceService, Depends(get_service)]
+SettingsDep = Annotated[InferenceSettings, Depends(get_settings)]

@@ -1,0 +1,109 @@
+"""Predictions. The body is validated against the serving model's own contract-generated request model
+(see :mod:`app.serving.schema`), so the routes read raw bytes and let the service parse them; the OpenAPI
+request schema is filled in from the same model by ``app.main``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from ...core.errors import ErrorResponse, error_payload
+from ...serving.service import InvalidRequest, NotReady, Prediction
+from ..deps import ServiceDep
+
+router = APIRouter(prefix="/predict", tags=["predict"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key (outside local mode)."},
+    413: {"model": ErrorResponse, "description": "Body larger than the configured limit."},
+    422: {"model": ErrorResponse, "description": "The body does not match the contract: each field and why."},
+    503: {"model": ErrorResponse, "description": "No model loaded yet."},
+}
+
+
+class PredictionOut(BaseModel):
+    prediction: Any
+    probability: float | None = None
+    probabilities: dict[str, float] | None = None
+
+
+class PredictResponse(PredictionOut):
+    model_version: int
+    variant: str
+    cached: bool
+    request_id: str
+
+
+class BatchResponse(BaseModel):
+    predictions: list[PredictionOut]
+    model_version: int
+    variant: str
+    request_id: str
+
+
+def error_response(status: int, code: str, message: str, request_id: str | None = None, details=None):
+    return Response(
+        error_payload(code, message, request_id, details), status_code=status, media_type="application/json"
+    )
+
+
+def _answer(request: Request, prediction: Prediction, extra: dict[str, Any]) -> Response:
+    info = request.scope.get("prodml")
+    version = str(prediction.model.version)
+    if info is not None:
+        info["model_version"], info["variant"] = version, prediction.variant
+    body = {**prediction.body, "model_version": prediction.model.version, "variant": prediction.variant}
+    body.update(extra)
+    return Response(
+        json.dumps(body, separators=(",", ":")).encode(),
+        media_type="application/json",
+        headers={"x-model-version": version, "x-model-variant": prediction.variant},
+    )
+
+
+def _failure(request: Request, exc: Exception) -> Response:
+    request_id = request.scope.get("prodml_request_id")
+    if isinstance(exc, InvalidRequest):
+        info = request.scope.get("prodml")
+        if info is not None:
+            info["model_version"], info["variant"] = str(exc.model_version), exc.variant
+        return error_response(422, "validation_error", str(exc), request_id, exc.details)
+    return error_response(503, "not_ready", str(exc), request_id)
+
+
+@router.post(
+    "",
+    summary="Predict one row",
+    response_model=PredictResponse,
+    responses=ERRORS,
+    openapi_extra={"x-prodml-body": "row"},
+)
+async def predict(request: Request, service: ServiceDep) -> Response:
+    request_id = request.scope.get("prodml_request_id")
+    key = request.headers.get(service.settings.canary_key_header)
+    try:
+        prediction = await service.predict_one(await request.body(), key, request_id)
+    except (InvalidRequest, NotReady) as exc:
+        return _failure(request, exc)
+    return _answer(request, prediction, {"cached": prediction.cached, "request_id": request_id})
+
+
+@router.post(
+    "/batch",
+    summary="Predict many rows at once (vectorised; at most PRODML_MAX_BATCH_ROWS)",
+    response_model=BatchResponse,
+    responses=ERRORS,
+    openapi_extra={"x-prodml-body": "batch"},
+)
+async def predict_batch(request: Request, service: ServiceDep) -> Response:
+    request_id = request.scope.get("prodml_request_id")
+    key = request.headers.get(service.settings.canary_key_header)
+    try:
+        prediction = await service.predict_batch(await request.body(), key, request_id)
+    except (InvalidRequest, NotReady) as exc:
+        return _failure(request, exc)
+    return _answer(request, prediction, {"request_id": request_id})

@@ -1,0 +1,134 @@
+"""One pure-ASGI middleware for what every request needs, kept off Starlette's slower BaseHTTPMiddleware:
+
+- a request id (the caller's ``X-Request-Id`` when sane, else a new one), echoed in the response;
+- the body size limit (413), enforced on the declared length and on the bytes actually streamed;
+- the API key outside local mode (401), except on the liveness and readiness probes;
+- Prometheus counts and latency by route, status, model version and variant;
+- one JSON access line per request, which for predictions is also a CloudWatch EMF record;
+- any unhandled exception becomes a JSON 500 carrying the request id, with the traceback logged only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from ..serving import telemetry
+from .errors import error_payload
+from .logging import request_id_var, write_line
+
+log = logging.getLogger("prodml.inference.http")
+
+OPEN_PATHS = frozenset({"/health", "/ready"})
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class ServiceMiddleware:
+    def __init__(self, app, *, max_body_bytes: int, service_name: str, access_log: bool):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.service_name = service_name
+        self.access_log = access_log
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        info = {"model_version": "none", "variant": "none"}
+        scope["prodml"] = info
+        scope["prodml_request_id"] = request_id
+        status_holder = [500]
+        response_started = False
+        id_header = (b"x-request-id", request_id.encode())
+
+        async def send_wrapper(message):
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), id_header]
+            await send(message)
+
+        async def reply(status: int, code: str, message: str):
+            await send_wrapper(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send_wrapper(
+                {"type": "http.response.body", "body": error_payload(code, message, request_id)}
+            )
+
+        try:
+            length = headers.get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+                await reply(413, "body_too_large", f"request body exceeds {self.max_body_bytes} bytes")
+                return
+            service = scope["app"].state.service if "app" in scope else None
+            if (
+                service is not None
+                and scope["path"] not in OPEN_PATHS
+                and not service.authorised(headers.get(b"x-api-key", b"").decode("latin-1") or None)
+            ):
+                await reply(401, "unauthorized", "missing or invalid API key (send it in X-API-Key)")
+                return
+            received = 0
+            limit = self.max_body_bytes
+
+            async def limited_receive():
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > limit:
+                        raise BodyTooLarge
+                return message
+
+            await self.app(scope, limited_receive, send_wrapper)
+        except BodyTooLarge:
+            if not response_started:
+                await reply(413, "body_too_large", f"request body exceeds {self.max_body_bytes} bytes")
+        except Exception:
+            log.exception("unhandled error", extra={"path": scope["path"]})
+            if not response_started:
+                await reply(500, "internal_error", "internal error; quote the request id when reporting it")
+        finally:
+            request_id_var.reset(token)
+            self._observe(scope, info, status_holder[0], time.perf_counter() - started, request_id)
+
+    def _observe(self, scope, info: dict, status: int, seconds: float, request_id: str) -> None:
+        route = scope.get("route")
+        path = getattr(route, "path", None) or "unmatched"
+        status_text = str(status)
+        version, variant = info["model_version"], info["variant"]
+        telemetry.REQUESTS.labels(path, scope["method"], status_text, version, variant).inc()
+        telemetry.LATENCY.labels(path, status_text, version, variant).observe(seconds)
+        if not self.access_log:
+            return
+        line = {
+            "level": "info" if status < 500 else "error",
+            "message": "request",
+            "request_id": request_id,
+            "method": scope["method"],
+            "route": path,
+            "status": status,
+            "model_version": version,
+        }
+        if path.startswith("/predict") or status >= 500:
+            line.update(telemetry.emf_record(self.service_name, variant, seconds * 1000, int(status >= 500)))
+        else:
+            line["latency_ms"] = round(seconds * 1000, 3)
+        write_line(line)

@@ -1,0 +1,146 @@
+"""Builds the FastAPI app: settings, lifespan (model load, poller, capture), middleware, routes, errors.
+
+Run it as the Dockerfile does: ``gunicorn -c gunicorn.conf.py app.main:app`` from ``services/inference``.
+Nothing heavy happens at import time; the model is loaded in the lifespan, in each worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .api.routes import health, metrics, model, predict
+from .core.config import InferenceSettings, get_inference_settings
+from .core.errors import error_payload
+from .core.logging import configure_logging
+from .core.middleware import ServiceMiddleware
+from .serving.schema import batch_model, example_row, row_model
+from .serving.service import InferenceService
+
+log = logging.getLogger("prodml.inference")
+
+
+def create_app(settings: InferenceSettings | None = None) -> FastAPI:
+    settings = settings or get_inference_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        service = app.state.service
+        await service.start()
+        champion = service.store.champion
+        log.info(
+            "inference service started",
+            extra={
+                "registry_group": settings.group,
+                "model_version": champion.version if champion else None,
+                "ready": champion is not None,
+                "reason": None if champion else service.store.not_ready_reason,
+                "local_mode": settings.is_local,
+                "cache": service.cache.kind if service.cache else "off",
+            },
+        )
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(
+        title="prodml inference",
+        description="Predictions from the registry's champion model; request schema generated from the data "
+        "contract the model was trained on.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.service = InferenceService(settings)
+    app.add_middleware(
+        ServiceMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        service_name=settings.service_name,
+        access_log=settings.access_log,
+    )
+    for router in (health.router, predict.router, model.router, metrics.router):
+        app.include_router(router)
+    _install_error_handlers(app)
+    _install_openapi(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    from fastapi.responses import Response
+
+    def respond(request: Request, status: int, code: str, message: str, details=None) -> Response:
+        body = error_payload(code, message, request.scope.get("prodml_request_id"), details)
+        return Response(body, status_code=status, media_type="application/json")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return respond(request, exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        details = [
+            {"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"], "type": e["type"]}
+            for e in exc.errors()
+        ]
+        return respond(request, 422, "validation_error", "request is not valid", details)
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """The predict bodies are validated by hand against the serving model's generated request model;
+    this puts that same model into the OpenAPI document, regenerated when the serving contract changes."""
+    cached: dict[str, dict] = {}
+
+    def openapi() -> dict:
+        service: InferenceService = app.state.service
+        champion = service.store.champion
+        contract = champion.contract if champion else service.store.pinned_contract
+        fingerprint = contract.fingerprint if contract else "none"
+        if fingerprint in cached:
+            return cached[fingerprint]
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        bodies: dict[str, dict] = {}
+        if contract is not None:
+            row = champion.request_model if champion else row_model(contract)
+            batch = batch_model(row, service.settings.max_batch_rows)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model_cls in (row, batch):
+                generated = model_cls.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(generated.pop("$defs", {}))
+                components[model_cls.__name__] = generated
+            example = example_row(contract)
+            bodies = {
+                "row": {"schema": {"$ref": f"#/components/schemas/{row.__name__}"}, "example": example},
+                "batch": {
+                    "schema": {"$ref": f"#/components/schemas/{batch.__name__}"},
+                    "example": {"rows": [example]},
+                },
+            }
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                kind = operation.pop("x-prodml-body", None)
+                if kind:
+                    content = bodies.get(kind, {"schema": {"type": "object"}})
+                    operation["requestBody"] = {"required": True, "content": {"application/json": content}}
+        cached.clear()
+        cached[fingerprint] = schema
+        return schema
+
+    app.openapi = openapi
+
+
+def __getattr__(name: str):
+    # `app.main:app` is built on first access, so importing this module (tests, tools) needs no settings.
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

@@ -1,0 +1,221 @@
+"""The inference service as a library: validate, route to a variant, consult the cache, predict, capture.
+
+The FastAPI routes are thin shells over :class:`InferenceService`; everything here is importable and
+testable without HTTP. Its lifecycle (``start``/``stop``) is driven by the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from prodml import aws
+
+from ..core.config import InferenceSettings
+from . import telemetry
+from .cache import MemoryCache, PredictionCache, build_cache, cache_key
+from .capture import CaptureWriter
+from .model import LoadedModel
+from .routing import choose
+from .schema import batch_model, describe_errors
+from .store import ModelStore
+
+log = logging.getLogger("prodml.inference.service")
+
+
+class NotReady(RuntimeError):
+    """No model can answer yet; the message says why."""
+
+
+class InvalidRequest(ValueError):
+    def __init__(self, details: list[dict[str, str]], model: LoadedModel, variant: str):
+        super().__init__("request does not match the contract")
+        self.details = details
+        self.model_version = model.version
+        self.variant = variant
+
+
+@dataclass(frozen=True)
+class Prediction:
+    body: dict[str, Any]
+    model: LoadedModel
+    variant: str
+    cached: bool
+
+
+def _record_load(model: LoadedModel, variant: str) -> None:
+    telemetry.MODEL_LOAD.labels(variant, model.backend).observe(model.load_seconds)
+
+
+class InferenceService:
+    def __init__(self, settings: InferenceSettings):
+        self.settings = settings
+        self.store = ModelStore(settings, on_load=_record_load)
+        self.cache: PredictionCache | None = build_cache(
+            settings.cache_enabled, settings.cache_ttl_s, settings.cache_max_entries, settings.redis_url
+        )
+        self.capture = CaptureWriter(
+            s3_factory=lambda: aws.client("s3", settings),
+            bucket=settings.bucket("capture"),
+            fraction=settings.capture_fraction,
+            flush_s=settings.capture_flush_s,
+            batch_rows=settings.capture_batch_rows,
+            queue_rows=settings.capture_queue_rows,
+            on_drop=lambda n: telemetry.CAPTURE.labels("dropped").inc(n),
+            on_write=lambda n: telemetry.CAPTURE.labels("written").inc(n),
+        )
+        self._api_key: str | None = (
+            settings.api_key.get_secret_value() if settings.api_key is not None else None
+        )
+        self._tasks: list[asyncio.Task] = []
+        self._batch_models: dict[int, type[BaseModel]] = {}
+        self.started_at = time.time()
+
+    # ---- lifecycle ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if not self.settings.is_local and self._api_key is None:
+            self._api_key = await asyncio.to_thread(self._read_secret)
+        await asyncio.to_thread(self.store.refresh)
+        self._publish_versions()
+        self._tasks = [
+            asyncio.create_task(self._poll(), name="registry-poller"),
+            asyncio.create_task(self.capture.run(), name="capture-writer"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.capture.flush()
+        if self.cache is not None:
+            await self.cache.close()
+        self.store.close()
+
+    async def _poll(self) -> None:
+        interval = self.settings.poll_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await asyncio.to_thread(self.store.refresh):
+                    self._publish_versions()
+            except Exception:  # the poller must outlive any one bad poll
+                log.exception("registry poll failed")
+
+    def _publish_versions(self) -> None:
+        for variant, model in (("champion", self.store.champion), ("challenger", self.store.challenger)):
+            telemetry.MODEL_VERSION.labels(variant).set(model.version if model else 0)
+
+    def _read_secret(self) -> str:
+        secret = aws.client("secretsmanager", self.settings).get_secret_value(
+            SecretId=self.settings.api_key_secret
+        )["SecretString"]
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            parsed = json.loads(secret)
+            if isinstance(parsed, dict):
+                secret = parsed.get("api_key") or parsed.get("API_KEY") or secret
+        if not isinstance(secret, str) or not secret:
+            raise RuntimeError(f"secret {self.settings.api_key_secret!r} holds no API key")
+        return secret
+
+    # ---- security -----------------------------------------------------------------------------------
+    def authorised(self, presented: str | None) -> bool:
+        if self.settings.is_local:
+            return True
+        if not presented or self._api_key is None:
+            return False
+        return hmac.compare_digest(presented.encode(), self._api_key.encode())
+
+    # ---- state --------------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.store.champion is not None
+
+    def _pick(self, key: str | None) -> tuple[LoadedModel, str]:
+        champion = self.store.champion
+        if champion is None:
+            raise NotReady(self.store.not_ready_reason)
+        return choose(champion, self.store.challenger, self.settings.canary_fraction, key)
+
+    # ---- prediction ---------------------------------------------------------------------------------
+    async def predict_one(self, body: bytes, key: str | None, request_id: str | None) -> Prediction:
+        model, variant = self._pick(key)
+        try:
+            row = model.request_model.model_validate_json(body).model_dump()
+        except ValidationError as exc:
+            raise InvalidRequest(describe_errors(exc), model, variant) from None
+        row_id = row.pop(model.contract.id, None)
+        version = str(model.version)
+        cache = self.cache
+        ckey = cache_key(model.version, row) if cache is not None else ""
+        if cache is not None:
+            hit = cache.get_now(ckey) if isinstance(cache, MemoryCache) else await cache.get(ckey)
+            telemetry.CACHE.labels("hit" if hit is not None else "miss", variant).inc()
+            if hit is not None:
+                telemetry.PREDICTIONS.labels(version, variant).inc()
+                return Prediction(hit, model, variant, True)
+        result = model.predict([row])[0]
+        telemetry.PREDICTIONS.labels(version, variant).inc()
+        if cache is not None:
+            if isinstance(cache, MemoryCache):
+                cache.set_now(ckey, result)
+            else:
+                await cache.set(ckey, result)
+        if self.capture.sampled():
+            self._capture(model, variant, [row], [result], [row_id], request_id)
+        return Prediction(result, model, variant, False)
+
+    async def predict_batch(self, body: bytes, key: str | None, request_id: str | None) -> Prediction:
+        model, variant = self._pick(key)
+        batch = self._batch_models.get(model.version)
+        if batch is None:
+            batch = self._batch_models[model.version] = batch_model(
+                model.request_model, self.settings.max_batch_rows
+            )
+        try:
+            rows = [r.model_dump() for r in batch.model_validate_json(body).rows]
+        except ValidationError as exc:
+            raise InvalidRequest(describe_errors(exc), model, variant) from None
+        ids = [r.pop(model.contract.id, None) for r in rows]
+        results = model.predict(rows)
+        telemetry.PREDICTIONS.labels(str(model.version), variant).inc(len(rows))
+        if self.capture.sampled():
+            self._capture(model, variant, rows, results, ids, request_id)
+        return Prediction({"predictions": results}, model, variant, False)
+
+    def _capture(
+        self,
+        model: LoadedModel,
+        variant: str,
+        rows: list[dict],
+        results: list[dict],
+        ids: list[Any],
+        request_id: str | None,
+    ) -> None:
+        at = datetime.now(UTC).isoformat()
+        id_column = model.contract.id
+        self.capture.record(
+            model.contract.name,
+            [
+                {
+                    "captured_at": at,
+                    "request_id": request_id,
+                    "model_version": model.version,
+                    "variant": variant,
+                    id_column: row_id,
+                    "features": row,
+                    "output": result,
+                }
+                for row, result, row_id in zip(rows, results, ids, strict=True)
+            ],
+        )

@@ -1,0 +1,54 @@
+"""Gunicorn settings for the inference service (the Dockerfile's CMD and `prodml serve` both use this file).
+
+Uvicorn workers, one per core by default (the model runs in-process, so more workers than cores only adds
+contention), graceful timeouts that outlast an ALB deregistration delay, and Prometheus multiprocess mode.
+Every value can be overridden by the environment named beside it.
+"""
+
+import os
+import shutil
+import tempfile
+
+bind = os.environ.get("PRODML_BIND", f"0.0.0.0:{os.environ.get('PORT', '8080')}")
+worker_class = "uvicorn.workers.UvicornWorker"
+workers = int(os.environ.get("PRODML_WORKERS") or os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
+# Predictions are CPU-bound; a worker that blocks this long is stuck, not busy.
+timeout = int(os.environ.get("PRODML_WORKER_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("PRODML_GRACEFUL_TIMEOUT", "20"))
+keepalive = int(os.environ.get("PRODML_KEEPALIVE", "75"))  # longer than the ALB's 60 s idle timeout
+backlog = 2048
+max_requests = int(os.environ.get("PRODML_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
+preload_app = False  # each worker loads its own model in its lifespan; nothing heavy at import time
+accesslog = None  # the app writes one structured line per request itself
+errorlog = "-"
+loglevel = os.environ.get("PRODML_LOG_LEVEL", "info").lower()
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "app.core.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
+    },
+    "loggers": {
+        "gunicorn.error": {"handlers": ["console"], "level": loglevel.upper(), "propagate": False},
+        "gunicorn.access": {"handlers": [], "propagate": False},
+    },
+}
+
+# Prometheus multiprocess mode: each worker writes its samples to files here; /metrics aggregates them.
+_multiproc_dir = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prodml-prometheus-")
+)
+
+
+def on_starting(server):
+    # Samples from a previous run would be summed into this one's.
+    shutil.rmtree(_multiproc_dir, ignore_errors=True)
+    os.makedirs(_multiproc_dir, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
