@@ -7,3 +7,5 @@ run=(scripts/uv.sh run --frozen --all-extras --quiet)
 "${run[@]}" ruff check .
 "${run[@]}" ruff format --check .
 "${run[@]}" shellcheck scripts/*.sh .ci/run
+"${run[@]}" zizmor --offline --quiet .github/workflows
+"${run[@]}" check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
