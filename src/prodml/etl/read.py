@@ -1,0 +1,235 @@
+"""Read raw objects as a stream of batches, whatever shape they arrived in, without losing a row.
+
+A raw object is read in blocks (pyarrow), never whole. Every contract column comes out as raw bytes (CSV)
+or as text (JSON lines, parquet); `prodml.etl.validate` does all parsing, so every format obeys the same
+rules. What cannot become a row of the contract is reported, never dropped silently:
+
+- an empty object, or one with a header and no rows: outcome ``empty`` (0 rows);
+- a header that lacks contract columns (a wrong header, missing columns): outcome ``header_mismatch``;
+  every row is still read and handed on as a *rejected* row with its fields as JSON, so each is counted
+  and quarantined;
+- a line with the wrong number of fields (a truncated last line, a stray delimiter): a *malformed* row,
+  kept with its raw text;
+- extra columns are not part of the contract: they are ignored and listed in the report.
+
+A UTF-8 byte order mark is skipped; quoted fields may hold delimiters and newlines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from prodml.contract import Contract
+
+FORMATS = {"csv": "csv", "jsonl": "jsonl", "ndjson": "jsonl", "json": "jsonl", "parquet": "parquet"}
+BLOCK_BYTES = 8 * 1024 * 1024
+HEADER_PEEK_BYTES = 1024 * 1024
+
+
+class RawReadError(RuntimeError):
+    """A raw object that could not be read to its end; its message names the object and the cause."""
+
+
+@dataclass(frozen=True)
+class RawObject:
+    """One object of the raw zone, in landing order (``order``), with a way to open its bytes."""
+
+    name: str  # s3 URI or local path: what the report and the quarantine point back to
+    sha256: str
+    size: int
+    fmt: str | None  # None: an extension ETL cannot read
+    opener: Callable[[], BinaryIO]
+    order: int = 0
+    landed: bool = True  # False: no landing record (it reached the raw zone some other way)
+
+
+@dataclass
+class FileOutcome:
+    name: str
+    sha256: str
+    format: str | None
+    outcome: str = "ok"  # ok | empty | header_mismatch | unsupported_format | unreadable
+    detail: str = ""
+    rows_in: int = 0
+    extra_columns: list[str] = field(default_factory=list)
+    landed: bool = True
+
+
+@dataclass
+class RawBatch:
+    """Rows of one object. ``table`` holds the contract columns (for a normal object); ``rejected`` holds
+    rows that cannot be validated at all (malformed lines, rows of a header-mismatched object) as text."""
+
+    table: pa.Table | None
+    first_row: int  # 1-based data-row number of the first row of ``table`` within the object
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (reason code, raw record text)
+
+
+def format_of(name: str) -> str | None:
+    return FORMATS.get(name.rsplit(".", 1)[-1].lower()) if "." in name.rsplit("/", 1)[-1] else None
+
+
+def csv_header(prefix: bytes) -> list[str]:
+    """The column names of a CSV from its first bytes (BOM and quoted names handled)."""
+    text = prefix.decode("utf-8-sig", errors="replace")
+    row = next(csv.reader(io.StringIO(text)), [])
+    return [name.strip() for name in row]
+
+
+def read_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> Iterator[RawBatch]:
+    """Stream one raw object as batches; fills ``outcome`` as it goes."""
+    if raw.fmt is None:
+        outcome.outcome = "unsupported_format"
+        outcome.detail = "unknown file extension (ETL reads .csv, .jsonl/.ndjson and .parquet)"
+        return
+    if raw.size == 0:
+        outcome.outcome, outcome.detail = "empty", "the object has no bytes"
+        return
+    reader = {"csv": _csv_batches, "jsonl": _jsonl_batches, "parquet": _parquet_batches}[raw.fmt]
+    try:
+        yield from reader(raw, contract, outcome)
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+        raise RawReadError(f"{raw.name}: cannot be read past row {outcome.rows_in:,}: {exc}") from None
+    if outcome.rows_in == 0 and outcome.outcome == "ok":
+        outcome.outcome, outcome.detail = "empty", "a header but no rows"
+
+
+def _check_header(header: list[str], contract: Contract, outcome: FileOutcome) -> bool:
+    expected = contract.raw_columns
+    missing = [c for c in expected if c not in header]
+    outcome.extra_columns = [c for c in header if c not in expected]
+    duplicated = sorted({c for c in header if header.count(c) > 1 and c in expected})
+    if missing or duplicated:
+        outcome.outcome = "header_mismatch"
+        problems = [f"missing column(s) {', '.join(missing)}"] if missing else []
+        problems += [f"repeated column(s) {', '.join(duplicated)}"] if duplicated else []
+        outcome.detail = "; ".join(problems) + f" (header: {', '.join(header)[:300]})"
+        return False
+    return True
+
+
+def _records_as_text(table: pa.Table) -> list[str]:
+    columns = {name: table.column(i).to_pylist() for i, name in enumerate(table.column_names)}
+    records = []
+    for i in range(table.num_rows):
+        record = {}
+        for name, values in columns.items():
+            value = values[i]
+            record[name] = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+        records.append(json.dumps(record, default=str, ensure_ascii=False))
+    return records
+
+
+def _csv_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> Iterator[RawBatch]:
+    with raw.opener() as stream:
+        header = csv_header(stream.read(HEADER_PEEK_BYTES))
+    if not header or header == [""]:
+        outcome.outcome, outcome.detail = "empty", "no header line"
+        return
+    ok = _check_header(header, contract, outcome)
+    malformed: list[pacsv.InvalidRow] = []
+
+    def keep_malformed(row: pacsv.InvalidRow) -> str:
+        malformed.append(row)
+        return "skip"
+
+    if ok:
+        names = contract.raw_columns
+        read_options = pacsv.ReadOptions(block_size=BLOCK_BYTES)
+    else:
+        # Positional names: a wrong header may repeat names, and every row must still be read and kept.
+        names = [f"column_{i + 1}" for i in range(len(header))]
+        read_options = pacsv.ReadOptions(block_size=BLOCK_BYTES, column_names=names, skip_rows=1)
+    convert = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.binary()),
+        include_columns=names,
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    parse = pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=keep_malformed)
+    with raw.opener() as stream:
+        reader = pacsv.open_csv(
+            stream, read_options=read_options, parse_options=parse, convert_options=convert
+        )
+        row = 1
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            rejected = [("malformed_row", r.text) for r in malformed]
+            malformed.clear()
+            outcome.rows_in += table.num_rows + len(rejected)
+            if ok:
+                yield RawBatch(table=table, first_row=row, rejected=rejected)
+            else:
+                if len(set(header)) == len(header):
+                    table = table.rename_columns(header)
+                rejected += [("header_mismatch", text) for text in _records_as_text(table)]
+                yield RawBatch(table=None, first_row=row, rejected=rejected)
+            row += table.num_rows
+        if malformed:
+            outcome.rows_in += len(malformed)
+            yield RawBatch(table=None, first_row=row, rejected=[("malformed_row", r.text) for r in malformed])
+
+
+def _as_text(table: pa.Table) -> pa.Table:
+    columns = []
+    for column in table.columns:
+        if pa.types.is_string(column.type) or pa.types.is_binary(column.type):
+            columns.append(column)
+        elif pa.types.is_nested(column.type):
+            columns.append(
+                pa.chunked_array(
+                    [
+                        pa.array(
+                            [json.dumps(v) if v is not None else None for v in column.to_pylist()],
+                            pa.string(),
+                        )
+                    ]
+                )
+            )
+        else:
+            columns.append(column.cast(pa.string()))
+    return pa.table(columns, names=table.column_names)
+
+
+def _structured_batches(
+    batches: Iterator[pa.RecordBatch], header: list[str], contract: Contract, outcome: FileOutcome
+) -> Iterator[RawBatch]:
+    ok = _check_header(header, contract, outcome)
+    row = 1
+    for batch in batches:
+        table = _as_text(pa.Table.from_batches([batch]))
+        outcome.rows_in += table.num_rows
+        if ok:
+            yield RawBatch(table=table.select(contract.raw_columns), first_row=row)
+        else:
+            yield RawBatch(
+                table=None,
+                first_row=row,
+                rejected=[("header_mismatch", text) for text in _records_as_text(table)],
+            )
+        row += table.num_rows
+
+
+def _jsonl_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> Iterator[RawBatch]:
+    with raw.opener() as stream:
+        reader = pajson.open_json(stream, read_options=pajson.ReadOptions(block_size=BLOCK_BYTES))
+        yield from _structured_batches(iter(reader), reader.schema.names, contract, outcome)
+
+
+def _parquet_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> Iterator[RawBatch]:
+    with raw.opener() as stream:
+        data = stream if stream.seekable() else io.BytesIO(stream.read())
+        parquet = pq.ParquetFile(data)
+        yield from _structured_batches(
+            parquet.iter_batches(batch_size=65_536), parquet.schema_arrow.names, contract, outcome
+        )
