@@ -52,7 +52,8 @@ def clean_frame(contract: Contract, rows: int, seed: int) -> tuple[pd.DataFrame,
             )
         elif feature.type is FeatureType.TIMESTAMP:
             parsed = pd.to_datetime(pd.Series(raw.to_pylist()), utc=True)
-            columns[feature.name] = pa.array(parsed, pa.timestamp("us", tz="UTC"))
+            naive = parsed.dt.tz_convert(None).to_numpy(dtype="datetime64[us]")
+            columns[feature.name] = pa.array(naive).cast(pa.timestamp("us", tz="UTC"))
         else:
             columns[feature.name] = pc.cast(pc.cast(raw, pa.float64()), feature.arrow_type)
     table = derive_columns(contract, pa.table(columns))
