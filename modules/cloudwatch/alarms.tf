@@ -1,0 +1,175 @@
+################################################################################
+# Alarms
+################################################################################
+
+locals {
+  alarm_actions = [aws_sns_topic.alerts.arn]
+
+  service_dimensions = {
+    ClusterName = var.ecs_cluster_name
+    ServiceName = var.ecs_service_name
+  }
+
+  utilization_alarms = {
+    cpu    = "CPUUtilization"
+    memory = "MemoryUtilization"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "latency_p95" {
+  alarm_name          = "${var.name}-inference-latency-p95"
+  alarm_description   = "p95 response time of the inference service is above ${var.alarm_latency_p95_threshold_ms} ms."
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "TargetResponseTime"
+  extended_statistic  = "p95"
+  period              = 300
+  evaluation_periods  = var.alarm_evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_latency_p95_threshold_ms / 1000
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  dimensions = {
+    LoadBalancer = var.load_balancer_arn_suffix
+  }
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "error_rate_5xx" {
+  alarm_name          = "${var.name}-inference-5xx-rate"
+  alarm_description   = "More than ${var.alarm_5xx_rate_threshold_percent}% of inference requests answered 5xx."
+  evaluation_periods  = var.alarm_evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_5xx_rate_threshold_percent
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "rate"
+    expression  = "100 * (FILL(target5xx, 0) + FILL(elb5xx, 0)) / FILL(requests, 1)"
+    label       = "5xx rate (%)"
+    return_data = true
+  }
+
+  metric_query {
+    id = "target5xx"
+
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HTTPCode_Target_5XX_Count"
+      period      = 300
+      stat        = "Sum"
+      dimensions  = { LoadBalancer = var.load_balancer_arn_suffix }
+    }
+  }
+
+  metric_query {
+    id = "elb5xx"
+
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HTTPCode_ELB_5XX_Count"
+      period      = 300
+      stat        = "Sum"
+      dimensions  = { LoadBalancer = var.load_balancer_arn_suffix }
+    }
+  }
+
+  metric_query {
+    id = "requests"
+
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "RequestCount"
+      period      = 300
+      stat        = "Sum"
+      dimensions  = { LoadBalancer = var.load_balancer_arn_suffix }
+    }
+  }
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "utilization" {
+  for_each = local.utilization_alarms
+
+  alarm_name          = "${var.name}-inference-${each.key}-high"
+  alarm_description   = "Inference service ${each.key} utilisation is above ${var.alarm_utilization_threshold_percent}%."
+  namespace           = "AWS/ECS"
+  metric_name         = each.value
+  statistic           = "Average"
+  period              = 300
+  evaluation_periods  = var.alarm_evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_utilization_threshold_percent
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  dimensions          = local.service_dimensions
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
+  alarm_name          = "${var.name}-inference-unhealthy-hosts"
+  alarm_description   = "At least one inference task fails its /ready health check."
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "UnHealthyHostCount"
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = var.alarm_evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  dimensions = {
+    LoadBalancer = var.load_balancer_arn_suffix
+    TargetGroup  = var.target_group_arn_suffix
+  }
+
+  tags = var.tags
+}
+
+# The EventBridge rule's own match count: one failed training job is enough to alert.
+resource "aws_cloudwatch_metric_alarm" "training_failed" {
+  alarm_name          = "${var.name}-training-job-failed"
+  alarm_description   = "A SageMaker training job failed (EventBridge rule ${var.training_failure_rule_name} matched)."
+  namespace           = "AWS/Events"
+  metric_name         = "TriggeredRules"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+
+  dimensions = {
+    RuleName = var.training_failure_rule_name
+  }
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "drift" {
+  alarm_name          = "${var.name}-feature-drift"
+  alarm_description   = "DriftScore of live traffic against the training baseline is above ${var.alarm_drift_score_threshold}."
+  namespace           = "prodml/drift"
+  metric_name         = "DriftScore"
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_drift_score_threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  dimensions          = length(var.drift_metric_dimensions) > 0 ? var.drift_metric_dimensions : null
+
+  tags = var.tags
+}

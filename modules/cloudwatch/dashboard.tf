@@ -1,0 +1,95 @@
+################################################################################
+# Dashboard
+################################################################################
+
+locals {
+  load_balancer_metric = ["AWS/ApplicationELB", "RequestCount", "LoadBalancer", var.load_balancer_arn_suffix]
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name
+
+  dashboard_body = jsonencode({
+    widgets = [
+      {
+        type = "metric", x = 0, y = 0, width = 12, height = 6
+        properties = {
+          title  = "Requests and 5xx"
+          region = local.region
+          stat   = "Sum"
+          period = 300
+          metrics = [
+            local.load_balancer_metric,
+            ["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "LoadBalancer", var.load_balancer_arn_suffix],
+            ["AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "LoadBalancer", var.load_balancer_arn_suffix],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 0, width = 12, height = 6
+        properties = {
+          title  = "Latency p50 / p95 (s, ALB)"
+          region = local.region
+          period = 300
+          metrics = [
+            ["AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", var.load_balancer_arn_suffix, { stat = "p50" }],
+            ["AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", var.load_balancer_arn_suffix, { stat = "p95" }],
+          ]
+          annotations = { horizontal = [{ label = "p95 alarm", value = var.alarm_latency_p95_threshold_ms / 1000 }] }
+        }
+      },
+      {
+        type = "metric", x = 0, y = 6, width = 12, height = 6
+        properties = {
+          title  = "Model latency p95 (ms) and errors by variant (app EMF)"
+          region = local.region
+          period = 300
+          metrics = [
+            [{ expression = "SEARCH('{prodml/inference,Service,ModelVariant} MetricName=\"Latency\"', 'p95', 300)", id = "latency" }],
+            [{ expression = "SEARCH('{prodml/inference,Service,ModelVariant} MetricName=\"Errors\"', 'Sum', 300)", id = "errors" }],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 6, width = 12, height = 6
+        properties = {
+          title  = "Service CPU and memory (%)"
+          region = local.region
+          stat   = "Average"
+          period = 300
+          metrics = [
+            ["AWS/ECS", "CPUUtilization", "ClusterName", var.ecs_cluster_name, "ServiceName", var.ecs_service_name],
+            ["AWS/ECS", "MemoryUtilization", "ClusterName", var.ecs_cluster_name, "ServiceName", var.ecs_service_name],
+          ]
+          annotations = { horizontal = [{ label = "alarm", value = var.alarm_utilization_threshold_percent }] }
+        }
+      },
+      {
+        type = "metric", x = 0, y = 12, width = 12, height = 6
+        properties = {
+          title  = "Healthy and unhealthy tasks"
+          region = local.region
+          stat   = "Maximum"
+          period = 60
+          metrics = [
+            ["AWS/ApplicationELB", "HealthyHostCount", "TargetGroup", var.target_group_arn_suffix, "LoadBalancer", var.load_balancer_arn_suffix],
+            ["AWS/ApplicationELB", "UnHealthyHostCount", "TargetGroup", var.target_group_arn_suffix, "LoadBalancer", var.load_balancer_arn_suffix],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 12, width = 12, height = 6
+        properties = {
+          title  = "Drift score and failed training jobs"
+          region = local.region
+          period = 3600
+          metrics = [
+            [{ expression = "SEARCH('{prodml/drift} MetricName=\"DriftScore\"', 'Maximum', 3600)", id = "drift" }],
+            ["AWS/Events", "TriggeredRules", "RuleName", var.training_failure_rule_name, { stat = "Sum" }],
+          ]
+          annotations = { horizontal = [{ label = "drift alarm", value = var.alarm_drift_score_threshold }] }
+        }
+      },
+    ]
+  })
+}

@@ -1,0 +1,164 @@
+################################################################################
+# Encryption
+################################################################################
+
+variable "name" {
+  description = "Name prefix (`{project}-{env}`) of the KMS key alias, alarms and dashboard."
+  type        = string
+}
+
+variable "kms_key_deletion_window_in_days" {
+  description = "Waiting period before the logs-and-alerts KMS key is deleted, in days (7-30)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.kms_key_deletion_window_in_days >= 7 && var.kms_key_deletion_window_in_days <= 30
+    error_message = "kms_key_deletion_window_in_days must be between 7 and 30."
+  }
+}
+
+################################################################################
+# Log groups
+################################################################################
+
+variable "log_group_names" {
+  description = "Log group names keyed by purpose (etl, training, inference); use modules/naming."
+  type        = map(string)
+
+  validation {
+    condition     = alltrue([for name in values(var.log_group_names) : startswith(name, "/")])
+    error_message = "log_group_names values must start with '/', e.g. /prodml-dev-inference."
+  }
+}
+
+variable "log_group_retention_in_days" {
+  description = "Days to keep application logs."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_group_retention_in_days)
+    error_message = "log_group_retention_in_days must be one of: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+################################################################################
+# Alerts topic
+################################################################################
+
+variable "alerts_topic_name" {
+  description = "Name of the SNS topic alarms and failure events publish to (use modules/naming)."
+  type        = string
+}
+
+variable "alerts_email_addresses" {
+  description = "Email addresses subscribed to the alerts topic (each must confirm the subscription)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for address in var.alerts_email_addresses : can(regex("^[^@\\s]+@[^@\\s]+$", address))])
+    error_message = "alerts_email_addresses must be email addresses."
+  }
+}
+
+################################################################################
+# Alarms
+################################################################################
+
+variable "load_balancer_arn_suffix" {
+  description = "ARN suffix of the inference ALB (CloudWatch LoadBalancer dimension)."
+  type        = string
+}
+
+variable "target_group_arn_suffix" {
+  description = "ARN suffix of the inference target group (CloudWatch TargetGroup dimension)."
+  type        = string
+}
+
+variable "ecs_cluster_name" {
+  description = "Name of the inference ECS cluster."
+  type        = string
+}
+
+variable "ecs_service_name" {
+  description = "Name of the inference ECS service."
+  type        = string
+}
+
+variable "training_failure_rule_name" {
+  description = "Name of the EventBridge rule that matches failed SageMaker training jobs."
+  type        = string
+}
+
+variable "alarm_evaluation_periods" {
+  description = "Consecutive 5-minute periods a threshold must be breached before an alarm fires."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.alarm_evaluation_periods >= 1 && var.alarm_evaluation_periods <= 24
+    error_message = "alarm_evaluation_periods must be between 1 and 24."
+  }
+}
+
+variable "alarm_latency_p95_threshold_ms" {
+  description = "p95 target response time, in milliseconds, above which the latency alarm fires."
+  type        = number
+  default     = 500
+
+  validation {
+    condition     = var.alarm_latency_p95_threshold_ms > 0
+    error_message = "alarm_latency_p95_threshold_ms must be positive."
+  }
+}
+
+variable "alarm_5xx_rate_threshold_percent" {
+  description = "Share of requests, in percent, answered with a 5xx above which the error-rate alarm fires."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.alarm_5xx_rate_threshold_percent > 0 && var.alarm_5xx_rate_threshold_percent <= 100
+    error_message = "alarm_5xx_rate_threshold_percent must be in (0, 100]."
+  }
+}
+
+variable "alarm_utilization_threshold_percent" {
+  description = "ECS service CPU and memory utilisation, in percent, above which those alarms fire."
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.alarm_utilization_threshold_percent > 0 && var.alarm_utilization_threshold_percent <= 100
+    error_message = "alarm_utilization_threshold_percent must be in (0, 100]."
+  }
+}
+
+variable "alarm_drift_score_threshold" {
+  description = "DriftScore (namespace prodml/drift) above which the drift alarm fires."
+  type        = number
+  default     = 0.2
+
+  validation {
+    condition     = var.alarm_drift_score_threshold > 0
+    error_message = "alarm_drift_score_threshold must be positive."
+  }
+}
+
+variable "drift_metric_dimensions" {
+  description = "Dimensions the drift job publishes DriftScore with; an alarm only matches a metric with exactly these."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Tags
+################################################################################
+
+variable "tags" {
+  description = "Tags merged into every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,42 @@
+# The Terraform half of prodml.naming: `{project}-{env}-{purpose}`.
+# Every resource name that the Python side also builds comes from here and nowhere else;
+# tests/terraform/test_naming_parity.py evaluates these locals with Terraform and compares them with
+# prodml.naming for dev and prod. Never build one of these names in another module or root.
+
+locals {
+  name_prefix = "${var.project}-${var.environment}"
+
+  # prodml.naming.slug: datasets become hyphenated segments (customer_churn -> customer-churn).
+  dataset_slugs = { for dataset in var.datasets : dataset => replace(dataset, "_", "-") }
+
+  names = {
+    name_prefix = local.name_prefix
+
+    # prodml.naming.bucket_name, one per zone in prodml.naming.ZONES.
+    bucket_names = { for zone in ["raw", "processed", "curated", "artifacts", "capture"] : zone => "${local.name_prefix}-${zone}" }
+
+    # Terraform-only: the S3 server access log target. Python never reads it.
+    access_log_bucket_name = "${local.name_prefix}-access-logs"
+
+    # prodml.naming.glue_database_name: Athena takes only underscores in database names.
+    glue_database_name = replace("${local.name_prefix}-catalog", "-", "_")
+
+    # prodml.naming.glue_job_name
+    glue_job_names = { for dataset, slug in local.dataset_slugs : dataset => "${local.name_prefix}-etl-${slug}" }
+
+    # prodml.naming.ecr_repository_name
+    ecr_repository_name = "${local.name_prefix}-inference"
+
+    # prodml.naming.log_group_name, one per purpose in prodml.naming.LOG_GROUP_PURPOSES.
+    log_group_names = { for purpose in ["etl", "training", "inference"] : purpose => "/${local.name_prefix}-${purpose}" }
+
+    # prodml.naming.model_package_group_name
+    model_package_group_names = { for dataset, slug in local.dataset_slugs : dataset => "${local.name_prefix}-${slug}" }
+
+    # Terraform-only names for the serving stack and alerting.
+    inference_service_name = "${local.name_prefix}-inference"
+    alerts_topic_name      = "${local.name_prefix}-alerts"
+    training_name          = "${local.name_prefix}-training"
+    network_name           = local.name_prefix
+  }
+}

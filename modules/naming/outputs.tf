@@ -1,0 +1,63 @@
+################################################################################
+# Naming
+################################################################################
+
+output "name_prefix" {
+  description = "`{project}-{env}`, the prefix of every name."
+  value       = local.names.name_prefix
+}
+
+output "bucket_names" {
+  description = "Data-zone bucket names keyed by zone (raw, processed, curated, artifacts, capture)."
+  value       = local.names.bucket_names
+}
+
+output "access_log_bucket_name" {
+  description = "Name of the bucket that receives S3 server access logs."
+  value       = local.names.access_log_bucket_name
+}
+
+output "glue_database_name" {
+  description = "Glue Data Catalog database name (underscores, for Athena)."
+  value       = local.names.glue_database_name
+}
+
+output "glue_job_names" {
+  description = "Glue ETL job names keyed by dataset."
+  value       = local.names.glue_job_names
+}
+
+output "ecr_repository_name" {
+  description = "ECR repository name of the inference image."
+  value       = local.names.ecr_repository_name
+}
+
+output "log_group_names" {
+  description = "CloudWatch log group names keyed by purpose (etl, training, inference)."
+  value       = local.names.log_group_names
+}
+
+output "model_package_group_names" {
+  description = "SageMaker model package group names keyed by dataset."
+  value       = local.names.model_package_group_names
+}
+
+output "inference_service_name" {
+  description = "Name of the inference ECS cluster, service and load balancer."
+  value       = local.names.inference_service_name
+}
+
+output "alerts_topic_name" {
+  description = "Name of the SNS topic that alarms and failure events publish to."
+  value       = local.names.alerts_topic_name
+}
+
+output "training_name" {
+  description = "Name prefix of the SageMaker training role and failure rule."
+  value       = local.names.training_name
+}
+
+output "network_name" {
+  description = "Name of the VPC and the prefix of its subnets and endpoints."
+  value       = local.names.network_name
+}

@@ -1,0 +1,40 @@
+################################################################################
+# Naming
+################################################################################
+
+variable "project" {
+  description = "Project segment of every name (`{project}-{env}-{purpose}`); mirrors PRODML_PROJECT."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]([a-z0-9-]*[a-z0-9])?$", var.project))
+    error_message = "project must be lowercase letters, digits and hyphens, start with a letter and not end with a hyphen."
+  }
+}
+
+variable "environment" {
+  description = "Environment segment of every name; mirrors PRODML_ENV. One of: dev, staging, prod."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.environment)
+    error_message = "environment must be one of: dev, staging, prod."
+  }
+}
+
+variable "datasets" {
+  description = "Dataset (contract) names, e.g. customer_churn. Each gets a Glue job and a model package group."
+  type        = list(string)
+  default     = ["customer_churn"]
+
+  validation {
+    condition     = alltrue([for dataset in var.datasets : can(regex("^[a-z]([a-z0-9_-]*[a-z0-9])?$", dataset))])
+    error_message = "each dataset must be lowercase letters, digits, underscores and hyphens, starting with a letter."
+  }
+
+  # prodml.naming rejects any name over 63 characters (the S3 and SageMaker limit); the longest is the Glue job.
+  validation {
+    condition     = alltrue([for dataset in var.datasets : length("${var.project}-${var.environment}-etl-${dataset}") <= 63])
+    error_message = "a dataset name makes a resource name longer than 63 characters; shorten the project or dataset name."
+  }
+}

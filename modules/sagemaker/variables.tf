@@ -1,0 +1,66 @@
+################################################################################
+# Execution role
+################################################################################
+
+variable "name" {
+  description = "Name of the execution role and failure rule, and the prefix of training job names (use modules/naming training_name)."
+  type        = string
+}
+
+variable "job_name_prefix" {
+  description = "Prefix every training job name starts with (`{project}-{env}-`); the failure rule matches only these."
+  type        = string
+}
+
+variable "bucket_ids" {
+  description = "Data-zone bucket names keyed by zone (the s3_data_zones output bucket_ids)."
+  type        = map(string)
+
+  validation {
+    condition     = alltrue([for zone in ["curated", "artifacts"] : contains(keys(var.bucket_ids), zone)])
+    error_message = "bucket_ids must include the zones: curated, artifacts."
+  }
+}
+
+variable "data_kms_key_arn" {
+  description = "ARN of the data-zone KMS key (training data, model artifacts, volumes)."
+  type        = string
+}
+
+variable "training_log_group_arn" {
+  description = "ARN of the prodml training log group the training library writes to."
+  type        = string
+}
+
+################################################################################
+# Model registry
+################################################################################
+
+variable "model_package_group_names" {
+  description = "Model package group name per dataset (use modules/naming)."
+  type        = map(string)
+
+  validation {
+    condition     = alltrue([for name in values(var.model_package_group_names) : can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", name))])
+    error_message = "model_package_group_names values must be 1-63 letters, digits and single hyphens."
+  }
+}
+
+################################################################################
+# Failure events
+################################################################################
+
+variable "failure_topic_arn" {
+  description = "ARN of the SNS topic that failed-training events are sent to."
+  type        = string
+}
+
+################################################################################
+# Tags
+################################################################################
+
+variable "tags" {
+  description = "Tags merged into every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,183 @@
+# Composes the prodml modules for one environment. Values live in terraform.tfvars beside this file;
+# this file wires modules together and defines no resources of its own.
+# terraform/environments/*/main.tf are kept identical (tests/terraform checks it): only tfvars and the
+# backend key differ between environments.
+
+locals {
+  tags = {
+    Project     = var.project
+    Environment = var.environment
+    Repository  = "prodml"
+  }
+
+  # An existing VPC replaces the network module entirely.
+  vpc_id             = var.existing_network == null ? module.network[0].vpc_id : var.existing_network.vpc_id
+  private_subnet_ids = var.existing_network == null ? module.network[0].private_subnet_ids : var.existing_network.private_subnet_ids
+  public_subnet_ids  = var.existing_network == null ? module.network[0].public_subnet_ids : var.existing_network.public_subnet_ids
+}
+
+################################################################################
+# Naming
+################################################################################
+
+module "naming" {
+  source = "../../../modules/naming"
+
+  project     = var.project
+  environment = var.environment
+  datasets    = var.datasets
+}
+
+################################################################################
+# Network
+################################################################################
+
+module "network" {
+  source = "../../../modules/network"
+  count  = var.existing_network == null ? 1 : 0
+
+  name                       = module.naming.network_name
+  vpc_cidr                   = var.vpc_cidr
+  azs                        = var.azs
+  single_nat_gateway         = var.single_nat_gateway
+  flow_log_retention_in_days = var.log_retention_in_days
+  flow_log_kms_key_arn       = module.cloudwatch.kms_key_arn
+
+  tags = local.tags
+}
+
+################################################################################
+# Data zones
+################################################################################
+
+module "data_zones" {
+  source = "../../../modules/s3_data_zones"
+
+  name                   = module.naming.name_prefix
+  bucket_names           = module.naming.bucket_names
+  access_log_bucket_name = module.naming.access_log_bucket_name
+  force_destroy          = var.force_destroy
+
+  raw_zone_protected_role_arns = [
+    module.glue_etl.role_arn,
+    module.sagemaker.role_arn,
+    module.inference.task_role_arn,
+  ]
+
+  tags = local.tags
+}
+
+################################################################################
+# ETL
+################################################################################
+
+module "glue_etl" {
+  source = "../../../modules/glue_etl"
+
+  name             = module.naming.name_prefix
+  job_names        = module.naming.glue_job_names
+  database_name    = module.naming.glue_database_name
+  bucket_ids       = module.data_zones.bucket_ids
+  data_kms_key_arn = module.data_zones.kms_key_arn
+  logs_kms_key_arn = module.cloudwatch.kms_key_arn
+  schedule_enabled = var.etl_schedule_enabled
+
+  tags = local.tags
+}
+
+################################################################################
+# Training and registry
+################################################################################
+
+module "sagemaker" {
+  source = "../../../modules/sagemaker"
+
+  name                      = module.naming.training_name
+  job_name_prefix           = "${module.naming.name_prefix}-"
+  bucket_ids                = module.data_zones.bucket_ids
+  data_kms_key_arn          = module.data_zones.kms_key_arn
+  training_log_group_arn    = module.cloudwatch.log_group_arns["training"]
+  model_package_group_names = module.naming.model_package_group_names
+  failure_topic_arn         = module.cloudwatch.alerts_topic_arn
+
+  tags = local.tags
+}
+
+################################################################################
+# Inference service
+################################################################################
+
+module "ecr" {
+  source = "../../../modules/ecr"
+
+  repository_name     = module.naming.ecr_repository_name
+  kms_key_arn         = module.data_zones.kms_key_arn
+  force_delete        = var.force_destroy
+  pull_principal_arns = [module.inference.execution_role_arn]
+
+  tags = local.tags
+}
+
+module "inference" {
+  source = "../../../modules/ecs_service"
+
+  name            = module.naming.inference_service_name
+  container_image = "${module.ecr.repository_url}:${var.inference_image_tag}"
+  repository_arn  = module.ecr.repository_arn
+  cpu             = var.inference_cpu
+  memory          = var.inference_memory
+  desired_count   = var.inference_min_capacity
+  log_group_name  = module.cloudwatch.log_group_names["inference"]
+  log_group_arn   = module.cloudwatch.log_group_arns["inference"]
+
+  # The app's pydantic Settings reads these; bucket, registry and log names follow from them (prodml.naming).
+  container_environment = {
+    PRODML_PROJECT = var.project
+    PRODML_ENV     = var.environment
+    PRODML_REGION  = var.region
+  }
+
+  secrets_kms_key_arn      = module.data_zones.kms_key_arn
+  data_kms_key_arn         = module.data_zones.kms_key_arn
+  artifacts_bucket_arn     = module.data_zones.bucket_arns["artifacts"]
+  capture_bucket_arn       = module.data_zones.bucket_arns["capture"]
+  model_package_group_arns = values(module.sagemaker.model_package_group_arns)
+
+  vpc_id             = local.vpc_id
+  private_subnet_ids = local.private_subnet_ids
+  public_subnet_ids  = local.public_subnet_ids
+
+  alb_certificate_arn     = var.alb_certificate_arn
+  alb_deletion_protection = var.alb_deletion_protection
+  alb_access_logs_bucket  = module.data_zones.access_log_bucket_id
+
+  autoscaling_min_capacity = var.inference_min_capacity
+  autoscaling_max_capacity = var.inference_max_capacity
+
+  tags = local.tags
+}
+
+################################################################################
+# Observability
+################################################################################
+
+module "cloudwatch" {
+  source = "../../../modules/cloudwatch"
+
+  name                        = module.naming.name_prefix
+  log_group_names             = module.naming.log_group_names
+  log_group_retention_in_days = var.log_retention_in_days
+  alerts_topic_name           = module.naming.alerts_topic_name
+  alerts_email_addresses      = var.alerts_email_addresses
+
+  load_balancer_arn_suffix   = module.inference.alb_arn_suffix
+  target_group_arn_suffix    = module.inference.target_group_arn_suffix
+  ecs_cluster_name           = module.inference.cluster_name
+  ecs_service_name           = module.inference.service_name
+  training_failure_rule_name = module.sagemaker.training_failure_rule_name
+
+  alarm_latency_p95_threshold_ms = var.alarm_latency_p95_threshold_ms
+  alarm_drift_score_threshold    = var.alarm_drift_score_threshold
+
+  tags = local.tags
+}

@@ -1,0 +1,70 @@
+################################################################################
+# Python settings
+################################################################################
+
+# scripts/terraform.sh env writes this map as .prodml/env/<env>.env; pass that file as PRODML_ENV_FILE.
+output "prodml_env" {
+  description = "Environment variables for prodml's Settings (PRODML_*), written to .prodml/env/<env>.env by `make tf-env`."
+  value = {
+    PRODML_PROJECT                = var.project
+    PRODML_ENV                    = var.environment
+    PRODML_REGION                 = var.region
+    PRODML_ECR_REPOSITORY_URL     = module.ecr.repository_url
+    PRODML_SAGEMAKER_ROLE_ARN     = module.sagemaker.role_arn
+    PRODML_GLUE_ROLE_ARN          = module.glue_etl.role_arn
+    PRODML_DATA_KMS_KEY_ARN       = module.data_zones.kms_key_arn
+    PRODML_API_KEY_SECRET_ARN     = module.inference.api_key_secret_arn
+    PRODML_INFERENCE_URL          = "https://${module.inference.alb_dns_name}"
+    PRODML_ALERTS_TOPIC_ARN       = module.cloudwatch.alerts_topic_arn
+    PRODML_INFERENCE_CLUSTER_NAME = module.inference.cluster_name
+    PRODML_INFERENCE_SERVICE_NAME = module.inference.service_name
+  }
+}
+
+################################################################################
+# Names (the same ones prodml.naming computes)
+################################################################################
+
+output "bucket_names" {
+  description = "Data-zone bucket names keyed by zone."
+  value       = module.data_zones.bucket_ids
+}
+
+output "glue_database_name" {
+  description = "Glue Data Catalog database name."
+  value       = module.glue_etl.database_name
+}
+
+output "glue_job_names" {
+  description = "Glue ETL job names keyed by dataset."
+  value       = module.glue_etl.job_names
+}
+
+output "ecr_repository_url" {
+  description = "URL to push the inference image to."
+  value       = module.ecr.repository_url
+}
+
+output "model_package_group_names" {
+  description = "Model package group names keyed by dataset."
+  value       = module.sagemaker.model_package_group_names
+}
+
+output "log_group_names" {
+  description = "Log group names keyed by purpose."
+  value       = module.cloudwatch.log_group_names
+}
+
+################################################################################
+# Operations
+################################################################################
+
+output "inference_alb_dns_name" {
+  description = "DNS name of the inference load balancer; point the certificate's domain at it."
+  value       = module.inference.alb_dns_name
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard."
+  value       = module.cloudwatch.dashboard_name
+}

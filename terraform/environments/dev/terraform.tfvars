@@ -1,0 +1,19 @@
+# dev: one NAT gateway, small tasks, short log retention, schedule paused, easy teardown.
+# Set TF_VAR_alb_certificate_arn and TF_VAR_inference_image_tag in the shell (see terraform/README.md).
+environment = "dev"
+region      = "us-east-1"
+
+azs                = ["us-east-1a", "us-east-1b"]
+vpc_cidr           = "10.40.0.0/16"
+single_nat_gateway = true
+
+force_destroy        = true
+etl_schedule_enabled = false
+
+alb_deletion_protection = false
+inference_cpu           = 512
+inference_memory        = 1024
+inference_min_capacity  = 1
+inference_max_capacity  = 2
+
+log_retention_in_days = 30

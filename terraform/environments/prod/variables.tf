@@ -1,0 +1,144 @@
+################################################################################
+# Naming
+################################################################################
+
+variable "project" {
+  description = "Project segment of every name; the env file exports it as PRODML_PROJECT."
+  type        = string
+  default     = "prodml"
+}
+
+variable "environment" {
+  description = "Environment segment of every name; the env file exports it as PRODML_ENV. One of: dev, staging, prod."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.environment)
+    error_message = "environment must be one of: dev, staging, prod."
+  }
+}
+
+variable "region" {
+  description = "AWS region; the env file exports it as PRODML_REGION."
+  type        = string
+}
+
+variable "datasets" {
+  description = "Datasets (contract names) that get an ETL job and a model package group."
+  type        = list(string)
+  default     = ["customer_churn"]
+}
+
+################################################################################
+# Network
+################################################################################
+
+variable "existing_network" {
+  description = "Run in an existing VPC instead of creating one: its ID and at least two private and two public subnet IDs. Null creates the VPC."
+  type = object({
+    vpc_id             = string
+    private_subnet_ids = list(string)
+    public_subnet_ids  = list(string)
+  })
+  default = null
+}
+
+variable "azs" {
+  description = "Availability zones for the subnets (at least two)."
+  type        = list(string)
+}
+
+variable "vpc_cidr" {
+  description = "CIDR block of the VPC."
+  type        = string
+}
+
+variable "single_nat_gateway" {
+  description = "One shared NAT gateway instead of one per AZ."
+  type        = bool
+}
+
+################################################################################
+# Data zones
+################################################################################
+
+variable "force_destroy" {
+  description = "Let `make destroy` delete buckets and the image repository while they still hold data."
+  type        = bool
+  default     = false
+}
+
+################################################################################
+# ETL
+################################################################################
+
+variable "etl_schedule_enabled" {
+  description = "Whether the nightly ETL schedule is active."
+  type        = bool
+}
+
+################################################################################
+# Inference service
+################################################################################
+
+variable "inference_image_tag" {
+  description = "Immutable tag of the inference image in ECR to deploy (set by CI: TF_VAR_inference_image_tag)."
+  type        = string
+}
+
+variable "alb_certificate_arn" {
+  description = "ACM certificate ARN for the HTTPS listener (TF_VAR_alb_certificate_arn)."
+  type        = string
+}
+
+variable "alb_deletion_protection" {
+  description = "Stop the load balancer being deleted."
+  type        = bool
+}
+
+variable "inference_cpu" {
+  description = "Task CPU units of the inference service."
+  type        = number
+}
+
+variable "inference_memory" {
+  description = "Task memory (MiB) of the inference service."
+  type        = number
+}
+
+variable "inference_min_capacity" {
+  description = "Fewest inference tasks."
+  type        = number
+}
+
+variable "inference_max_capacity" {
+  description = "Most inference tasks."
+  type        = number
+}
+
+################################################################################
+# Observability
+################################################################################
+
+variable "log_retention_in_days" {
+  description = "Days to keep application and flow logs."
+  type        = number
+}
+
+variable "alerts_email_addresses" {
+  description = "Email addresses subscribed to the alerts topic."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_latency_p95_threshold_ms" {
+  description = "p95 latency alarm threshold in milliseconds."
+  type        = number
+  default     = 500
+}
+
+variable "alarm_drift_score_threshold" {
+  description = "DriftScore alarm threshold."
+  type        = number
+  default     = 0.2
+}
