@@ -52,15 +52,15 @@ plan: install ## Terraform plan for ENV=dev|prod (fails fast without AWS credent
 	@scripts/terraform.sh plan "$(ENV)"
 
 .PHONY: apply
-apply: install ## Terraform apply for ENV after you confirm the plan; writes .prodml/env/$(ENV).env
+apply: install ## Terraform apply for ENV after you confirm the plan; writes .prodml/env/<ENV>.env
 	@scripts/terraform.sh apply "$(ENV)"
 
 .PHONY: destroy
-destroy: install ## Destroy the ENV environment (asks you to type its name; CONFIRM=$(ENV) for CI)
+destroy: install ## Destroy the ENV environment (asks you to type its name; CONFIRM=<ENV> for CI)
 	@scripts/terraform.sh destroy "$(ENV)"
 
 .PHONY: tf-env
-tf-env: install ## Write .prodml/env/$(ENV).env from terraform output (pass it as PRODML_ENV_FILE)
+tf-env: install ## Write .prodml/env/<ENV>.env from terraform output (pass it as PRODML_ENV_FILE)
 	@scripts/terraform.sh env "$(ENV)"
 
 .PHONY: tf-format
