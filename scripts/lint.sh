@@ -9,3 +9,4 @@ run=(scripts/uv.sh run --frozen --all-extras --quiet)
 "${run[@]}" shellcheck scripts/*.sh .ci/run
 "${run[@]}" zizmor --offline --quiet .github/workflows
 "${run[@]}" check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+scripts/terraform-fmt.sh --check
