@@ -1,0 +1,315 @@
+"""Serving benchmark: prodml /predict against a naive baseline and the FastAPI floor, in one run.
+
+All three serve the same request (one churn row) for a random forest of 200 trees trained on sample data,
+at 8 concurrent connections (wrk, one thread) on this machine's cores:
+
+- prodml     gunicorn + uvicorn workers (one a core), the Dockerfile's CMD; measured with the prediction
+             cache on (repeated identical requests are cache hits) and off (every request runs the model:
+             the real fast path, ONNX Runtime)
+- baseline   services the tutorial way: FastAPI + joblib.load + model.predict_proba, one uvicorn process
+- floor      FastAPI with the same request schema and no model, on the same gunicorn worker count
+
+Also the cold start: process start → /ready 200 (model downloaded from S3, verified, loaded, warmed).
+Writes .prodml/bench/serving.json. Targets: ≥40x baseline req/s, ≥0.8x floor, p99 ≤ 15 ms, cold ≤ 2 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "services" / "inference"))
+
+from prodml import aws  # noqa: E402
+from prodml.bootstrap import bootstrap  # noqa: E402
+from prodml.contract import load_contract  # noqa: E402
+from prodml.emulator import Emulator  # noqa: E402
+from prodml.registry import APPROVED, ModelRegistry  # noqa: E402
+from prodml.settings import Settings  # noqa: E402
+
+CONTRACT = REPO / "contracts" / "customer_churn.yaml"
+DURATION_S = int(os.environ.get("BENCH_DURATION_S", "10"))
+WARMUP_S = 2
+CONNECTIONS = 8
+TREES = 200
+BIN = Path(sys.executable).parent
+ROW = {
+    "tenure_months": 12,
+    "plan": "pro",
+    "monthly_spend": 50.5,
+    "signup_date": "2023-02-01T00:00:00Z",
+    "region": "emea",
+    "support_tickets_90d": 2,
+    "autopay": True,
+    "last_login_days": 3,
+}
+
+
+def _tests_module(relative: str):
+    """A conftest loaded by path (a `tests` package elsewhere on sys.path would shadow ours)."""
+    import importlib.util
+
+    for name, path in (("tests.conftest", "tests/conftest.py"), ("prodml_bench_models", relative)):
+        spec = importlib.util.spec_from_file_location(name, REPO / path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/ready", timeout=1) as r:
+                if r.status == 200:
+                    return time.monotonic() - started
+        except Exception:
+            time.sleep(0.02)
+    raise RuntimeError(f"{url} never became ready")
+
+
+def parse_duration_ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, body: dict, duration: int, headers: dict | None = None) -> dict:
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    lines = [
+        'wrk.method = "POST"',
+        f"wrk.body = {json.dumps(json.dumps(body))}",
+        'wrk.headers["Content-Type"] = "application/json"',
+    ]
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items()]
+    script.write_text("\n".join(lines) + "\n")
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{CONNECTIONS}",
+                f"-d{duration}s",
+                "--latency",
+                "-s",
+                str(script),
+                url + "/predict",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        script.unlink()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    percentiles = {p: parse_duration_ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M)}
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    return {
+        "rps": rps,
+        "p50_ms": percentiles["50"],
+        "p99_ms": percentiles["99"],
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(0) if errors else None,
+    }
+
+
+def measure(name: str, url: str) -> dict:
+    wrk(url, ROW, WARMUP_S)
+    result = wrk(url, ROW, DURATION_S)
+    print(
+        f"  {name:<18} {result['rps']:>9.0f} req/s  p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f} ms"
+    )
+    return result
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def main() -> None:
+    subprocess.run([str(REPO / "scripts" / "ensure_apt.sh"), "wrk", "wrk"], check=True)
+    build_artifact = _tests_module("tests/inference/conftest.py").build_artifact  # the tests' real artifacts
+
+    work = Path(tempfile.mkdtemp(prefix="prodml-bench-serving-"))
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    emulator = Emulator(Settings(endpoint_url=endpoint), port=port, state_dir=work / "emulator")
+    emulator.up()
+    processes: list[subprocess.Popen] = []
+    try:
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        os.environ.update(
+            {k: env[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        )
+        settings = Settings(endpoint_url=endpoint)
+        contract = load_contract(CONTRACT)
+        bootstrap(settings, [contract.name])
+        print(f"training a random forest of {TREES} trees on sample data ...")
+        tarball = build_artifact(contract, work / "model", n_estimators=TREES, seed=11, rows=5000)
+        model_dir = work / "unpacked"
+        with tarfile.open(tarball) as tar:
+            tar.extractall(model_dir, filter="data")
+        bucket = settings.bucket("artifacts")
+        aws.client("s3", settings).upload_file(str(tarball), bucket, "training/bench/output/model.tar.gz")
+        ModelRegistry(
+            aws.client("sagemaker", settings), settings.model_package_group(contract.name)
+        ).register(
+            model_data_url=f"s3://{bucket}/training/bench/output/model.tar.gz",
+            image_uri="bench",
+            metrics_uri=f"s3://{bucket}/training/bench/metrics.json",
+            summary={},
+            metadata={},
+            status=APPROVED,
+        )
+        workers = os.cpu_count() or 1
+        results: dict = {
+            "connections": CONNECTIONS,
+            "duration_s": DURATION_S,
+            "cores": os.cpu_count(),
+            "trees": TREES,
+            "prodml_workers": workers,
+        }
+        logs = work / "logs"
+        logs.mkdir()
+
+        def prodml(cache: bool) -> tuple[subprocess.Popen, str, float]:
+            port = free_port()
+            started = time.monotonic()
+            process = subprocess.Popen(
+                [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "app.main:app"],
+                cwd=REPO / "services" / "inference",
+                env={
+                    **env,
+                    "PRODML_BIND": f"127.0.0.1:{port}",
+                    "PRODML_DATASET": contract.name,
+                    "PRODML_CACHE_ENABLED": str(cache).lower(),
+                    "PRODML_MODEL_DIR": str(work / f"models-{port}"),
+                    "PROMETHEUS_MULTIPROC_DIR": str(work / f"prom-{port}"),
+                },
+                stdout=open(logs / f"prodml-{port}.log", "wb"),  # noqa: SIM115 - the child owns it
+                stderr=subprocess.STDOUT,
+            )
+            processes.append(process)
+            url = f"http://127.0.0.1:{port}"
+            cold = time.monotonic() - started
+            cold = wait_ready(url, process) + cold
+            return process, url, cold
+
+        print(f"8 connections, {DURATION_S}s each, {os.cpu_count()} cores:")
+        process, url, cold = prodml(cache=False)
+        results["cold_start_s"] = round(cold, 3)
+        results["prodml_no_cache"] = measure("prodml (no cache)", url)
+        stop(process)
+        process, url, _ = prodml(cache=True)
+        results["prodml_cache"] = measure("prodml (cache)", url)
+        stop(process)
+
+        bench_env = {**env, "BENCH_MODEL_DIR": str(model_dir)}
+        port = free_port()
+        process = subprocess.Popen(
+            [str(BIN / "uvicorn"), "naive_server:app", "--port", str(port), "--log-level", "warning"],
+            cwd=REPO / "benchmarks" / "serving",
+            env=bench_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(process)
+        wait_ready(f"http://127.0.0.1:{port}", process)
+        results["baseline"] = measure("naive baseline", f"http://127.0.0.1:{port}")
+        stop(process)
+
+        port = free_port()
+        process = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "-k",
+                "uvicorn.workers.UvicornWorker",
+                "-w",
+                str(workers),
+                "-b",
+                f"127.0.0.1:{port}",
+                "floor_server:app",
+            ],
+            cwd=REPO / "benchmarks" / "serving",
+            env=bench_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(process)
+        wait_ready(f"http://127.0.0.1:{port}", process)
+        results["floor"] = measure("FastAPI floor", f"http://127.0.0.1:{port}")
+        stop(process)
+
+        base, floor = results["baseline"]["rps"], results["floor"]["rps"]
+        for key in ("prodml_no_cache", "prodml_cache"):
+            results[key]["x_baseline"] = round(results[key]["rps"] / base, 1)
+            results[key]["x_floor"] = round(results[key]["rps"] / floor, 2)
+        targets = {
+            "x_baseline >= 40 (no cache)": results["prodml_no_cache"]["x_baseline"] >= 40,
+            "x_floor >= 0.8 (no cache)": results["prodml_no_cache"]["x_floor"] >= 0.8,
+            "p99 <= 15 ms (no cache)": results["prodml_no_cache"]["p99_ms"] <= 15,
+            "cold start <= 2 s": results["cold_start_s"] <= 2,
+        }
+        results["targets"] = targets
+        print()
+        print(f"  {'':<18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x baseline':>11} {'x floor':>8}")
+        for label, key in (
+            ("prodml, cache off", "prodml_no_cache"),
+            ("prodml, cache on", "prodml_cache"),
+            ("naive baseline", "baseline"),
+            ("FastAPI floor", "floor"),
+        ):
+            r = results[key]
+            print(
+                f"  {label:<18} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+                f"{r['rps'] / base:>10.1f}x {r['rps'] / floor:>7.2f}x"
+            )
+        print(f"  cold start (process start → /ready): {results['cold_start_s']:.2f} s")
+        for name, met in targets.items():
+            print(f"  target {name}: {'met' if met else 'MISSED'}")
+        out = REPO / ".prodml" / "bench" / "serving.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
+        print(f"  written to {out.relative_to(REPO)}")
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                stop(process)
+        emulator.down()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

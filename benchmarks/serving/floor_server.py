@@ -1,0 +1,28 @@
+"""The FastAPI floor: the same request schema (generated from the same contract), validated by FastAPI as a
+typed body, and no model at all. Whatever prodml adds on top of this is the cost of serving a model."""
+
+import os
+import sys
+from pathlib import Path
+
+import yaml
+from fastapi import FastAPI
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "inference"))
+from app.serving.schema import row_model
+
+from prodml.contract import parse_contract
+
+contract = parse_contract(yaml.safe_load((Path(os.environ["BENCH_MODEL_DIR"]) / "contract.yaml").read_text()))
+Row = row_model(contract)
+app = FastAPI()
+
+
+@app.post("/predict")
+async def predict(row: Row):
+    return {"prediction": 0, "probability": 0.5}
+
+
+@app.get("/ready")
+async def ready():
+    return {"ready": True}

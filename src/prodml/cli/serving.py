@@ -1,0 +1,229 @@
+"""`prodml serve`: the inference service, run locally exactly as its container runs it (gunicorn with
+services/inference/gunicorn.conf.py), plus the demo step that serves the approved model and queries it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from prodml.cli._common import UserError, console, handle_errors, settings
+
+CMD = ["gunicorn", "-c", "gunicorn.conf.py", "app.main:app"]  # the Dockerfile's CMD
+
+
+def service_dir() -> Path:
+    """services/inference in this checkout (or PRODML_INFERENCE_DIR)."""
+    override = os.environ.get("PRODML_INFERENCE_DIR")
+    candidates = [Path(override)] if override else []
+    candidates += [
+        Path.cwd() / "services" / "inference",
+        Path(__file__).resolve().parents[3] / "services" / "inference",
+    ]
+    for candidate in candidates:
+        if (candidate / "gunicorn.conf.py").is_file():
+            return candidate
+    raise UserError(
+        "cannot find services/inference (run from the repository root or set PRODML_INFERENCE_DIR)"
+    )
+
+
+def _gunicorn() -> str:
+    local = Path(sys.executable).parent / "gunicorn"
+    return str(local) if local.exists() else "gunicorn"
+
+
+def server_env(
+    dataset: str | None, port: int, workers: int | None, extra: dict[str, str] | None = None
+) -> dict:
+    env = {**os.environ, "PRODML_BIND": f"127.0.0.1:{port}", **(extra or {})}
+    if dataset:
+        env["PRODML_DATASET"] = dataset
+    if workers:
+        env["PRODML_WORKERS"] = str(workers)
+    env.setdefault("PRODML_MODEL_DIR", str(Path(settings().state_dir).resolve() / "serving" / "models"))
+    return env
+
+
+def start_server(env: dict, log_path: Path | None = None) -> subprocess.Popen:
+    out = open(log_path, "wb") if log_path else None  # noqa: SIM115 - handed to the child process
+    return subprocess.Popen(
+        [_gunicorn(), *CMD[1:]], cwd=service_dir(), env=env, stdout=out, stderr=subprocess.STDOUT
+    )
+
+
+def _http(
+    method: str, url: str, body: dict | None = None, headers: dict | None = None
+) -> tuple[int, dict | str]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"content-type": "application/json", **(headers or {})}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    text = raw.decode()
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+def wait_ready(process: subprocess.Popen, url: str, timeout: float) -> tuple[bool, float, str]:
+    """(ready, seconds, last reason). /health first (the process is up), then /ready (a model is loaded)."""
+    started = time.monotonic()
+    reason = "not started"
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            return False, time.monotonic() - started, f"gunicorn exited with {process.returncode}"
+        try:
+            status, body = _http("GET", url + "/ready")
+            if status == 200:
+                return True, time.monotonic() - started, ""
+            reason = body.get("reason", str(body)) if isinstance(body, dict) else str(body)
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(0.1)
+    return False, time.monotonic() - started, reason
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@handle_errors
+def serve(
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="Dataset whose champion model to serve.")
+    ] = "customer_churn",
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8080,
+    workers: Annotated[int | None, typer.Option(help="Gunicorn workers (default: one per CPU core).")] = None,
+    canary_version: Annotated[int | None, typer.Option(help="Challenger model version for a canary.")] = None,
+    canary_fraction: Annotated[float, typer.Option(help="Share of request keys the challenger gets.")] = 0.1,
+) -> None:
+    """Serve the registry's champion locally with gunicorn and the service's own gunicorn.conf.py (Ctrl-C stops)."""
+    extra = {"PRODML_CANARY_FRACTION": str(canary_fraction)}
+    if canary_version:
+        extra["PRODML_CANARY_VERSION"] = str(canary_version)
+    process = start_server(server_env(dataset, port, workers, extra))
+    console.print(f"serving {dataset} on http://127.0.0.1:{port} (docs at /docs); Ctrl-C stops")
+    try:
+        raise typer.Exit(process.wait())
+    except KeyboardInterrupt:
+        stop_server(process)
+
+
+# ---- demo ---------------------------------------------------------------------------------------------
+def _bad_request(example: dict, schema: dict) -> tuple[dict, str]:
+    """Break one field the way a client would: an unknown category, else an out-of-range number."""
+    properties = schema.get("properties", {})
+    for name, spec in properties.items():
+        if "enum" in json.dumps(spec):
+            return {**example, name: "no-such-value"}, f"{name} = 'no-such-value'"
+    for name, spec in properties.items():
+        bound = json.dumps(spec)
+        if '"maximum"' in bound:
+            maximum = next(v for k, v in _walk(spec) if k == "maximum")
+            return {**example, name: maximum + 1}, f"{name} = {maximum + 1}"
+    required = schema.get("required", [])
+    broken = {k: v for k, v in example.items() if k != (required[0] if required else None)}
+    return broken, f"without {required[0] if required else 'anything'}"
+
+
+def _walk(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _walk(item)
+
+
+def step_serve(ctx) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    state = Path(settings().state_dir).resolve() / "serving"
+    state.mkdir(parents=True, exist_ok=True)
+    log_path = state / "gunicorn.log"
+    env = server_env(ctx.contract.name, port, 2, {"PRODML_CAPTURE_FLUSH_S": "1"})
+    process = start_server(env, log_path)
+    try:
+        ready, seconds, reason = wait_ready(process, url, timeout=60)
+        if not ready:
+            console.print(f"  service not ready after {seconds:.1f}s: {reason} (log: {log_path})")
+            return
+        console.print(f"  gunicorn up and ready in {seconds:.2f}s at {url}")
+        openapi = _http("GET", url + "/openapi.json")[1]
+        body = openapi["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+        schema = openapi["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[-1]]
+        example = body["example"]
+        respelled = copy.deepcopy(example)
+        for key, value in respelled.items():
+            if isinstance(value, str) and value.isalpha():
+                respelled[key] = f"  {value.upper()} "
+        bad, what = _bad_request(example, schema)
+        requests = [
+            ("POST /predict (contract example)", "/predict", example),
+            ("POST /predict (same row, categories re-spelled: a cache hit)", "/predict", respelled),
+            ("POST /predict/batch (2 rows)", "/predict/batch", {"rows": [example, respelled]}),
+            (f"POST /predict (bad: {what})", "/predict", bad),
+        ]
+        for title, path, payload in requests:
+            status, answer = _http("POST", url + path, payload)
+            console.print(f"  {title} → {status}")
+            console.print("    " + json.dumps(answer)[:400], highlight=False)
+        model = _http("GET", url + "/model")[1]
+        champion = model["champion"]
+        console.print(
+            f"  GET /model → v{champion['version']} ({champion['backend']}), metrics: "
+            + json.dumps(champion["metrics"].get("test", {}))[:200],
+            highlight=False,
+        )
+        metrics = _http("GET", url + "/metrics")[1]
+        console.print("  /metrics highlights:")
+        for line in str(metrics).splitlines():
+            if line.startswith(
+                (
+                    "prodml_requests_total",
+                    "prodml_cache_requests_total",
+                    "prodml_model_load_seconds_sum",
+                    "prodml_model_version",
+                )
+            ):
+                console.print(f"    {line}", highlight=False)
+    finally:
+        stop_server(process)
+        console.print("  service stopped")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+
+
+DEMO_STEPS = [(70, "serve", step_serve)]
