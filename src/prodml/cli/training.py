@@ -5,10 +5,12 @@ Thin over :mod:`prodml.training` and :mod:`prodml.registry`; this module only pa
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Annotated
 
 import typer
+from rich.panel import Panel
 from rich.table import Table
 
 from prodml.cli._common import (
@@ -94,7 +96,9 @@ def train(
             "seed": seed,
         }
     )
-    check_family(c_.target.task, hp.family)  # an unknown family fails here, before anything is downloaded or launched
+    check_family(
+        c_.target.task, hp.family
+    )  # an unknown family fails here, before anything is downloaded or launched
     if on is Target.aws:
         from prodml.training.launcher import launch
 
@@ -148,8 +152,196 @@ def run_training(c_, hp, *, dataset_version: str | None = None, role: str | None
     return job
 
 
+@handle_errors
+def register_command(
+    contract: ContractOption = DEFAULT_CONTRACT,
+    job: Annotated[
+        str | None, typer.Option("--job", help="Training job (default: the newest for the dataset).")
+    ] = None,
+    min_improvement: Annotated[
+        float,
+        typer.Option(min=0.0, help="Margin on the primary metric by which the champion must be beaten."),
+    ] = 0.002,
+    floor: Annotated[
+        float | None,
+        typer.Option(
+            help="Absolute floor for the primary metric (default per metric; see prodml.training.gate)."
+        ),
+    ] = None,
+) -> None:
+    """Register a trained model; the gate auto-approves it only if it beats the champion on the same test split."""
+    from prodml.training.registration import register_job
+
+    with console.status("registering (scoring the champion on the candidate's test split)"):
+        result = register_job(
+            contract_from(contract), settings(), job, min_improvement=min_improvement, floor=floor
+        )
+    _print_registration(result)
+
+
+def _print_registration(result) -> None:
+    colour = {"Approved": "green", "Rejected": "red"}.get(result.decision.status, "yellow")
+    console.print(
+        f"registered [bold]{result.job}[/] as version [bold]{result.version.version}[/] of "
+        f"{result.version.group}: [{colour}]{result.decision.status}[/]\n  {result.decision.reason}"
+    )
+    if result.champion_how:
+        console.print(f"  champion compared by {result.champion_how}")
+    console.print(f"  model card: {result.local_report_dir / 'model_card.md'}")
+
+
+models_app = typer.Typer(
+    help="The model registry: list, show, approve, reject, roll back.", no_args_is_help=True
+)
+
+
+def _registry(contract_path):
+    from prodml import aws
+    from prodml.registry import ModelRegistry
+
+    c_ = contract_from(contract_path)
+    s = settings()
+    return c_, s, ModelRegistry(aws.client("sagemaker", s), s.model_package_group(c_.name))
+
+
+def _read_json(s, uri: str | None) -> dict:
+    from prodml import aws
+
+    if not uri:
+        return {}
+    try:
+        return json.loads(aws.read_s3_text(uri, s))
+    except Exception:
+        return {}
+
+
+def _lineage_uri(model_data_url: str | None) -> str | None:
+    if not model_data_url or "/output/model.tar.gz" not in model_data_url:
+        return None
+    return model_data_url.replace("/output/model.tar.gz", "/lineage.json")
+
+
+@models_app.command("list")
+@handle_errors
+def models_list(contract: ContractOption = DEFAULT_CONTRACT) -> None:
+    """Every version in the dataset's model package group, newest first; the champion is starred."""
+    c_, s, registry = _registry(contract)
+    versions = registry.versions()
+    champion = next((v for v in versions if v.status == "Approved"), None)
+    table = Table(title=f"{registry.group}: {len(versions)} version(s)")
+    for col in (
+        "version",
+        "status",
+        "created",
+        c_.target.metric + " (test)",
+        "dataset version",
+        "job",
+        "reason",
+    ):
+        table.add_column(col, overflow="fold")
+    for v in versions:
+        metrics = _read_json(s, v.metrics_uri)
+        lineage = _read_json(s, _lineage_uri(v.model_data_url))
+        colour = {"Approved": "green", "Rejected": "red"}.get(v.status, "yellow")
+        star = " ★" if champion and v.version == champion.version else ""
+        table.add_row(
+            f"{v.version}{star}",
+            f"[{colour}]{v.status}[/]",
+            v.created.strftime("%Y-%m-%d %H:%M:%S") if v.created else "-",
+            _fmt(metrics.get("test", {}).get(c_.target.metric)),
+            str(lineage.get("dataset_version", "-")),
+            str(lineage.get("training_job", "-")),
+            v.approval_description or "",
+        )
+    console.print(table)
+
+
+@models_app.command("show")
+@handle_errors
+def models_show(
+    version: Annotated[
+        str, typer.Argument(help="Version number or model package ARN (default: the champion).")
+    ] = "",
+    contract: ContractOption = DEFAULT_CONTRACT,
+) -> None:
+    """One version: status, reason, artifact, metrics and lineage."""
+    _, s, registry = _registry(contract)
+    if version:
+        v = registry.describe(version)
+    else:
+        v = registry.champion()
+        if v is None:
+            raise RegistryError(f"no approved model in {registry.group} yet")
+    metrics = _read_json(s, v.metrics_uri)
+    lineage = _read_json(s, _lineage_uri(v.model_data_url))
+    console.print(
+        f"[bold]{v.group} version {v.version}[/]  {v.status}  ({v.approval_description or 'no reason recorded'})"
+    )
+    console.print(f"  artifact  {v.model_data_url}\n  metrics   {v.metrics_uri}\n  arn       {v.arn}")
+    if metrics:
+        console.print(_metrics_table(metrics, "metrics"))
+    if lineage:
+        table = Table(title="lineage", show_header=False)
+        for key in (
+            "dataset",
+            "dataset_version",
+            "training_job",
+            "git_sha",
+            "contract_fingerprint",
+            "training_seconds",
+        ):
+            table.add_row(key, str(lineage.get(key)))
+        table.add_row("hyperparameters", json.dumps(lineage.get("hyperparameters", {})))
+        table.add_row(
+            "packages", ", ".join(f"{k} {v_}" for k, v_ in sorted(lineage.get("packages", {}).items()))
+        )
+        console.print(table)
+
+
+@models_app.command("approve")
+@handle_errors
+def models_approve(
+    version: Annotated[str, typer.Argument(help="Version number or model package ARN.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in ApprovalDescription).")] = "approved by hand",
+    contract: ContractOption = DEFAULT_CONTRACT,
+) -> None:
+    """Approve a version by hand; the newest Approved version is the champion."""
+    _, _, registry = _registry(contract)
+    v = registry.set_status(version, "Approved", reason)
+    console.print(f"version {v.version}: [green]{v.status}[/] ({reason})")
+
+
+@models_app.command("reject")
+@handle_errors
+def models_reject(
+    version: Annotated[str, typer.Argument(help="Version number or model package ARN.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in ApprovalDescription).")] = "rejected by hand",
+    contract: ContractOption = DEFAULT_CONTRACT,
+) -> None:
+    """Reject a version; if it was the champion, the previous Approved version serves again."""
+    _, _, registry = _registry(contract)
+    v = registry.set_status(version, "Rejected", reason)
+    console.print(f"version {v.version}: [red]{v.status}[/] ({reason})")
+
+
+@models_app.command("rollback")
+@handle_errors
+def models_rollback(
+    reason: Annotated[str, typer.Option(help="Why (recorded in ApprovalDescription).")] = "rolled back",
+    contract: ContractOption = DEFAULT_CONTRACT,
+) -> None:
+    """Reject the champion so the previous Approved version becomes the champion again."""
+    _, _, registry = _registry(contract)
+    old, new = registry.rollback(reason)
+    console.print(
+        f"rolled back: version {old.version} rejected; version [bold]{new.version}[/] is the champion again"
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
+    app.command("register")(register_command)
+    app.add_typer(models_app, name="models")
 
 
 # ---- demo steps --------------------------------------------------------------------------------------
@@ -162,4 +354,16 @@ def demo_train(ctx) -> None:
     ctx.facts["training_job"] = job.name
 
 
-DEMO_STEPS = [(50, "train", demo_train)]
+def demo_register(ctx) -> None:
+    from rich.markdown import Markdown
+
+    from prodml.training.registration import register_job
+
+    result = register_job(ctx.contract, settings(), ctx.facts.get("training_job"))
+    _print_registration(result)
+    ctx.facts["model_version"] = result.version.version
+    summary = result.model_card.split("## Data", 1)[0]  # header, decision, metrics, champion comparison
+    console.print(Panel(Markdown(summary), title="model card (summary)", expand=False))
+
+
+DEMO_STEPS = [(50, "train", demo_train), (60, "register", demo_register)]
