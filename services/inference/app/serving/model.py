@@ -29,7 +29,10 @@ from .schema import row_model
 
 log = logging.getLogger("prodml.inference.model")
 
+_NAN = float("nan")
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
 _ONNX_DTYPES = {
+    "tensor(string)": None,
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
     "tensor(int64)": np.int64,
@@ -40,10 +43,6 @@ _ONNX_DTYPES = {
 
 class ModelLoadError(RuntimeError):
     """A model that must not serve: unverifiable artifact, contract mismatch, unloadable file."""
-
-
-def _feature_schema(contract: Contract) -> pa.Schema:
-    return pa.schema([pa.field(f.name, f.arrow_type) for f in contract.features])
 
 
 @dataclass
@@ -61,23 +60,33 @@ class LoadedModel:
     _onnx_outputs: list[str] = field(default_factory=list, repr=False)
     _classes: list[Any] = field(default_factory=list, repr=False)
 
-    # ---- inputs -------------------------------------------------------------------------------------
-    def model_inputs(self, rows: list[dict]) -> pa.Table:
-        """Validated request rows → the model's feature table (derived features included)."""
-        contract = self.contract
-        table = pa.Table.from_pylist(rows, schema=_feature_schema(contract))
-        table = derive_columns(contract, table)
-        return table.select(contract.model_features)
+    def __post_init__(self) -> None:
+        types = {f.name: f.type for f in self.contract.features}
+        self._base_numeric = [n for n in self.contract.numeric_features if n in types]
+        self._derived_sources = sorted({d.source for d in self.contract.derived})
 
-    def _column(self, table: pa.Table, name: str, dtype) -> np.ndarray:
-        column = table.column(name)
-        if pa.types.is_string(column.type):
-            values = np.array(column.to_pylist(), dtype=object)
-            values[values == None] = ""  # noqa: E711 - elementwise null test on an object array
-            return values.reshape(-1, 1)
-        # Nulls become NaN, as the training pipeline's imputers expect.
-        array = column.to_numpy(zero_copy_only=False).astype(np.float64)
-        return array.astype(dtype or np.float32).reshape(-1, 1)
+    # ---- inputs -------------------------------------------------------------------------------------
+    def model_inputs(self, rows: list[dict]) -> dict[str, np.ndarray]:
+        """Validated request rows → one column a model feature, in the documented artifact encoding:
+        numbers (bool as 0/1) as float64 with NaN for missing, categories as str with "" for missing.
+
+        Derived features come from :func:`prodml.features.derive_columns` on an Arrow table of their
+        source columns, so they are computed exactly as ETL computed them for training.
+        """
+        contract = self.contract
+        columns: dict[str, np.ndarray] = {}
+        for name in self._base_numeric:
+            columns[name] = np.array([_NAN if r[name] is None else r[name] for r in rows], dtype=np.float64)
+        for name in contract.categorical_features:
+            columns[name] = np.array(["" if r[name] is None else r[name] for r in rows], dtype=object)
+        if contract.derived:
+            sources = pa.table(
+                {s: pa.array([r[s] for r in rows], type=_TIMESTAMP) for s in self._derived_sources}
+            )
+            derived = derive_columns(contract, sources)
+            for d in contract.derived:
+                columns[d.name] = derived.column(d.name).to_numpy(zero_copy_only=False).astype(np.float64)
+        return columns
 
     # ---- prediction ---------------------------------------------------------------------------------
     def predict(self, rows: list[dict]) -> list[dict]:
@@ -86,8 +95,11 @@ class LoadedModel:
             return self._predict_onnx(table)
         return self._predict_sklearn(table)
 
-    def _predict_onnx(self, table: pa.Table) -> list[dict]:
-        feeds = {name: self._column(table, column, dtype) for name, column, dtype in self._onnx_inputs}
+    def _predict_onnx(self, table: dict[str, np.ndarray]) -> list[dict]:
+        feeds = {
+            name: (table[column] if dtype is None else table[column].astype(dtype)).reshape(-1, 1)
+            for name, column, dtype in self._onnx_inputs
+        }
         outputs = dict(zip(self._onnx_outputs, self._predictor.run(self._onnx_outputs, feeds), strict=True))
         if self.contract.target.task is Task.REGRESSION:
             values = outputs.get("variable", next(iter(outputs.values())))
@@ -99,17 +111,18 @@ class LoadedModel:
         labels = outputs.get("label", next(iter(outputs.values())))
         return self._shape(np.asarray(labels).reshape(-1), scores)
 
-    def _predict_sklearn(self, table: pa.Table) -> list[dict]:
+    def _predict_sklearn(self, table: dict[str, np.ndarray]) -> list[dict]:
         import pandas as pd
 
         # The documented joblib input: numeric as float64 with NaN, categoricals as str with "" for missing.
+        categorical = set(self.contract.categorical_features)
         frame = pd.DataFrame(
             {
                 # float32-representable numbers, as training and the ONNX path see them.
-                name: self._column(table, name, np.float32)
-                .reshape(-1)
-                .astype(object if name in self.contract.categorical_features else np.float64)
-                for name in table.column_names
+                name: table[name]
+                if name in categorical
+                else table[name].astype(np.float32).astype(np.float64)
+                for name in self.contract.model_features
             }
         )
         pipeline = self._predictor

