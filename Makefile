@@ -37,6 +37,10 @@ test-slow: install ## Run only the slow tests (large files, long soaks)
 bench: install ## Run the benchmarks; each prints ratios against a baseline measured in the same run
 	@scripts/bench.sh $(BENCH)
 
+.PHONY: package-etl
+package-etl: install ## Build the Glue ETL job: dist/etl/glue_job.py + the prodml wheel (dist/wheels/)
+	@scripts/package_etl.sh
+
 .PHONY: lint
 lint: install ## Check code, shell, workflows and Terraform formatting (changes nothing)
 	@scripts/lint.sh
