@@ -317,6 +317,7 @@ def quarantine(
 ) -> None:
     """Show the rows ETL rejected for a committed version, with their reasons."""
     import awswrangler as wr
+    import pandas as pd
 
     from prodml.zones import read_committed_manifest
 
@@ -340,7 +341,7 @@ def quarantine(
     for col in shown:
         table.add_column(col, overflow="fold")
     for _, row in frame.head(limit).iterrows():
-        table.add_row(*("" if row[col] is None else str(row[col]) for col in shown))
+        table.add_row(*("" if pd.isna(row[col]) else str(row[col]) for col in shown))
     console.print(table)
 
 

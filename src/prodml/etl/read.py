@@ -10,7 +10,8 @@ rules. What cannot become a row of the contract is reported, never dropped silen
   and quarantined;
 - a line with the wrong number of fields (a truncated last line, a stray delimiter): a *malformed* row,
   kept with its raw text;
-- extra columns are not part of the contract: they are ignored and listed in the report.
+- extra columns are not part of the contract: they are ignored and listed in the report;
+- JSON lines are parsed line by line: an absent key is a null, a line that is no JSON object is malformed.
 
 A UTF-8 byte order mark is skipped; quoted fields may hold delimiters and newlines.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +28,6 @@ from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from prodml.contract import Contract
@@ -34,6 +35,7 @@ from prodml.contract import Contract
 FORMATS = {"csv": "csv", "jsonl": "jsonl", "ndjson": "jsonl", "json": "jsonl", "parquet": "parquet"}
 BLOCK_BYTES = 8 * 1024 * 1024
 HEADER_PEEK_BYTES = 1024 * 1024
+JSONL_BATCH_ROWS = 65_536
 
 
 class RawReadError(RuntimeError):
@@ -221,9 +223,45 @@ def _structured_batches(
 
 
 def _jsonl_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> Iterator[RawBatch]:
+    """JSON lines, parsed line by line (types may differ from line to line, so no schema is inferred):
+    absent keys are nulls, extra keys are ignored, a line that is not a JSON object is a malformed row."""
+    names = contract.raw_columns
+    extra: set[str] = set()
+    row = 1
     with raw.opener() as stream:
-        reader = pajson.open_json(stream, read_options=pajson.ReadOptions(block_size=BLOCK_BYTES))
-        yield from _structured_batches(iter(reader), reader.schema.names, contract, outcome)
+        lines = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="backslashreplace", newline="\n")
+        while True:
+            chunk = list(itertools.islice(lines, JSONL_BATCH_ROWS))
+            if not chunk:
+                break
+            columns: dict[str, list] = {name: [] for name in names}
+            rejected = []
+            for line in chunk:
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    record = None
+                if not isinstance(record, dict):
+                    rejected.append(("malformed_row", line.rstrip("\n")))
+                    continue
+                extra.update(k for k in record if k not in names)
+                for name in names:
+                    columns[name].append(_json_text(record.get(name)))
+            table = pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
+            outcome.rows_in += table.num_rows + len(rejected)
+            yield RawBatch(table=table, first_row=row, rejected=rejected)
+            row += table.num_rows
+    outcome.extra_columns = sorted(extra)
+
+
+def _json_text(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
 
 
 def _parquet_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> Iterator[RawBatch]:
