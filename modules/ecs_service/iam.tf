@@ -76,7 +76,7 @@ data "aws_iam_policy_document" "task" {
   statement {
     sid       = "ReadModelArtifacts"
     actions   = ["s3:GetObject", "s3:GetObjectVersion"]
-    resources = ["${var.artifacts_bucket_arn}/models/*"]
+    resources = ["${var.artifacts_bucket_arn}/training/*"]
   }
 
   statement {
@@ -87,7 +87,7 @@ data "aws_iam_policy_document" "task" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["models/*"]
+      values   = ["training/*"]
     }
   }
 

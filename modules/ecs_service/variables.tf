@@ -122,7 +122,7 @@ variable "api_key_secret_env_name" {
 ################################################################################
 
 variable "artifacts_bucket_arn" {
-  description = "ARN of the artifacts bucket the service reads model artifacts from (models/ prefix)."
+  description = "ARN of the artifacts bucket the service reads model artifacts from (training/ prefix, where SageMaker writes model.tar.gz)."
   type        = string
 }
 

@@ -69,16 +69,17 @@ resource "aws_glue_job" "this" {
     script_location = "${local.artifacts_uri}/${var.script_key}"
   }
 
+  # Argument names are prodml.etl.job's (REQUIRED_ARGS/OPTIONAL_ARGS); Glue adds --JOB_NAME itself.
   default_arguments = merge(
     {
-      "--dataset"             = each.key
-      "--database"            = aws_glue_catalog_database.this.name
-      "--raw_bucket"          = var.bucket_ids["raw"]
-      "--processed_bucket"    = var.bucket_ids["processed"]
-      "--curated_bucket"      = var.bucket_ids["curated"]
-      "--extra-py-files"      = join(",", [for key in var.python_wheel_keys : "${local.artifacts_uri}/${key}"])
-      "--job-bookmark-option" = "job-bookmark-disable"
-      "library-set"           = "analytics"
+      "--dataset"                   = each.key
+      "--raw_uri"                   = "s3://${var.bucket_ids["raw"]}/${each.key}/"
+      "--processed_uri"             = "s3://${var.bucket_ids["processed"]}/"
+      "--contract_uri"              = "${local.artifacts_uri}/${var.contract_key_prefix}${each.key}.yaml"
+      "--glue_database"             = aws_glue_catalog_database.this.name
+      "--additional-python-modules" = join(",", [for key in var.python_wheel_keys : "${local.artifacts_uri}/${key}"])
+      "--job-bookmark-option"       = "job-bookmark-disable"
+      "library-set"                 = "analytics"
     },
     var.job_arguments,
   )

@@ -23,6 +23,12 @@ variable "script_key" {
   default     = "code/etl/glue_job.py"
 }
 
+variable "contract_key_prefix" {
+  description = "Key prefix of the data contracts in the artifacts bucket; a job reads <prefix><dataset>.yaml."
+  type        = string
+  default     = "code/contracts/"
+}
+
 variable "python_wheel_keys" {
   description = "Keys of the wheels (prodml and its pure-Python dependencies) in the artifacts bucket, installed into the job."
   type        = list(string)

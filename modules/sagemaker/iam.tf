@@ -21,25 +21,26 @@ data "aws_iam_policy_document" "assume" {
 
 resource "aws_iam_role" "this" {
   name                 = var.name
-  description          = "SageMaker training jobs of ${var.job_name_prefix}*: read curated data, write model artifacts."
+  description          = "SageMaker training jobs of ${var.job_name_prefix}*: read processed data, write model artifacts."
   assume_role_policy   = data.aws_iam_policy_document.assume.json
   max_session_duration = 3600
 
   tags = var.tags
 }
 
-# Least privilege: curated data and code are read-only; only artifacts/models/ is written.
+# Least privilege: processed and curated data and code are read-only; only artifacts/training/ is written.
 data "aws_iam_policy_document" "this" {
   statement {
     sid       = "ListZones"
     actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
-    resources = [for zone in ["curated", "artifacts"] : "arn:${local.partition}:s3:::${var.bucket_ids[zone]}"]
+    resources = [for zone in ["processed", "curated", "artifacts"] : "arn:${local.partition}:s3:::${var.bucket_ids[zone]}"]
   }
 
   statement {
     sid     = "ReadTrainingInputs"
     actions = ["s3:GetObject", "s3:GetObjectVersion"]
     resources = [
+      "arn:${local.partition}:s3:::${var.bucket_ids["processed"]}/*",
       "arn:${local.partition}:s3:::${var.bucket_ids["curated"]}/*",
       "arn:${local.partition}:s3:::${var.bucket_ids["artifacts"]}/code/*",
     ]
@@ -48,7 +49,7 @@ data "aws_iam_policy_document" "this" {
   statement {
     sid       = "WriteModelArtifacts"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
-    resources = ["arn:${local.partition}:s3:::${var.bucket_ids["artifacts"]}/models/*"]
+    resources = ["arn:${local.partition}:s3:::${var.bucket_ids["artifacts"]}/training/*"]
   }
 
   statement {

@@ -17,8 +17,8 @@ variable "bucket_ids" {
   type        = map(string)
 
   validation {
-    condition     = alltrue([for zone in ["curated", "artifacts"] : contains(keys(var.bucket_ids), zone)])
-    error_message = "bucket_ids must include the zones: curated, artifacts."
+    condition     = alltrue([for zone in ["processed", "curated", "artifacts"] : contains(keys(var.bucket_ids), zone)])
+    error_message = "bucket_ids must include the zones: processed, curated, artifacts."
   }
 }
 

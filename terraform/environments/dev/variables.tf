@@ -86,6 +86,12 @@ variable "inference_image_tag" {
   type        = string
 }
 
+variable "inference_dataset" {
+  description = "Dataset whose champion model the inference service serves (PRODML_DATASET in the task)."
+  type        = string
+  default     = "customer_churn"
+}
+
 variable "alb_certificate_arn" {
   description = "ACM certificate ARN for the HTTPS listener (TF_VAR_alb_certificate_arn)."
   type        = string

@@ -135,6 +135,7 @@ module "inference" {
     PRODML_PROJECT = var.project
     PRODML_ENV     = var.environment
     PRODML_REGION  = var.region
+    PRODML_DATASET = var.inference_dataset
   }
 
   secrets_kms_key_arn      = module.data_zones.kms_key_arn
