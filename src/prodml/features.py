@@ -11,8 +11,6 @@ import pyarrow.compute as pc
 
 from prodml.contract import ARROW_TYPES, Contract, Derived
 
-_EPOCH = pa.scalar(0, type=pa.timestamp("us", tz="UTC"))
-
 
 def _compute(derived: Derived, source: pa.ChunkedArray | pa.Array) -> pa.Array:
     if derived.transform == "epoch_days":
