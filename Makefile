@@ -49,6 +49,7 @@ lint: install ## Check code, shell, workflows and Terraform formatting (changes 
 format: install ## Fix formatting (ruff, terraform fmt)
 	@$(RUN) ruff format .
 	@$(RUN) ruff check --fix .
+	@scripts/terraform-fmt.sh
 
 # Terraform targets never get LOCAL_AWS: they act on the real AWS account of the caller's credentials.
 .PHONY: plan
