@@ -121,7 +121,7 @@ def run_etl(
     contract: Contract,
     s: Settings,
     *,
-    bucket_mb: int = 64,
+    bucket_mb: int = 32,
     max_rows_per_file: int = 1_000_000,
     script: Path = GLUE_SCRIPT,
 ) -> dict:

@@ -4,7 +4,8 @@
 record's ``ingested_at``, then sha256; objects without a record come after, by name), rows in file order.
 
 **Exact duplicates** are rows whose every contract column is equal *after* coercion and normalisation
-(``" PRO "`` and ``pro`` are the same value). One copy is kept, the others are counted and dropped.
+(``" PRO "`` and ``pro`` are the same value), compared by a 64-bit hash of the row's values. One copy is
+kept, the others are counted and dropped.
 
 **Duplicate ids** (same id, other values) are resolved by ``quality.duplicate_id_policy``: ``keep_last``
 keeps the row with the highest ``_seq`` (the newest landing, then the lowest row in the file), ``keep_first``
@@ -142,13 +143,38 @@ class BucketSpill:
         return table
 
 
+def row_hash(table: pa.Table) -> np.ndarray:
+    """A 64-bit hash of each row's values (nulls distinct from any value), vectorised column by column.
+    Exact duplicates are rows with equal hashes: one numpy sort instead of a wide multi-column group-by,
+    which needs several times the memory."""
+    h = np.zeros(table.num_rows, dtype=np.uint64)
+    for i, column in enumerate(table.columns):
+        values = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        nulls = np.asarray(values.is_null(), dtype=np.uint64)
+        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            part = id_hash(values.fill_null(""))
+        elif pa.types.is_floating(values.type):
+            part = np.asarray(values.fill_null(0.0), dtype=np.float64).view(np.uint64)
+        elif pa.types.is_boolean(values.type):
+            part = np.asarray(values.fill_null(False), dtype=np.uint64)
+        else:  # ints and timestamps
+            part = np.asarray(pc.cast(values, pa.int64()).fill_null(0), dtype=np.int64).view(np.uint64)
+        with np.errstate(over="ignore"):
+            h = _splitmix64(h ^ (part + nulls * np.uint64(0x9E3779B97F4A7C15) + np.uint64(i)))
+    return h
+
+
 def resolve_duplicates(contract: Contract, table: pa.Table) -> tuple[pa.Table, int, int]:
     """Rows of one bucket → (kept rows in ``_seq`` order, exact duplicates dropped, duplicate ids dropped)."""
     keep_last = contract.quality.duplicate_id_policy == "keep_last"
     pick = "max" if keep_last else "min"
-    values = contract.raw_columns
-    distinct = table.group_by(values, use_threads=False).aggregate([(SEQ, pick)])
-    unique = table.filter(pc.is_in(table[SEQ], distinct[f"{SEQ}_{pick}"]))
+    hashes = row_hash(table.select(contract.raw_columns))
+    seq = table.column(SEQ).to_numpy()
+    order = np.lexsort((seq, hashes))  # by row hash, then landing order
+    ordered = hashes[order]
+    boundary = ordered[1:] != ordered[:-1]
+    chosen = np.concatenate([boundary, [True]]) if keep_last else np.concatenate([[True], boundary])
+    unique = table.take(pa.array(np.sort(order[chosen])))
     per_id = unique.group_by([contract.id], use_threads=False).aggregate([(SEQ, pick)])
     kept = unique.filter(pc.is_in(unique[SEQ], per_id[f"{SEQ}_{pick}"]))
     kept = kept.sort_by(SEQ)

@@ -32,7 +32,7 @@ OPTIONAL_ARGS = {
     "glue_database": "",
     "work_dir": "",
     "run_id": "",
-    "bucket_mb": "64",
+    "bucket_mb": "32",
     "max_rows_per_file": "1000000",
 }
 EVENT_PREFIX = "PRODML_EVENT "
@@ -52,7 +52,7 @@ class JobArgs:
     glue_database: str = ""
     work_dir: str = ""
     run_id: str = ""
-    bucket_mb: int = 64
+    bucket_mb: int = 32
     max_rows_per_file: int = 1_000_000
 
 

@@ -44,7 +44,7 @@ class AccountingError(RuntimeError):
 
 @dataclass(frozen=True)
 class EtlOptions:
-    bucket_bytes: int = 64 * 1024 * 1024  # raw bytes per dedup bucket: bounds pass-2 memory
+    bucket_bytes: int = 32 * 1024 * 1024  # raw bytes per dedup bucket: bounds pass-2 memory
     max_rows_per_file: int = 1_000_000
     sample_rows: int = 200_000
 

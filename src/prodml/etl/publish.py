@@ -6,7 +6,8 @@ Commit protocol (readers only ever see committed versions; see `prodml.zones`):
 1. every output file is uploaded under ``<dataset>/_staging/<run_id>/``;
 2. each is copied to its place under ``version=<v>/`` (and ``quarantine/version=<v>/``);
 3. ``version=<v>/_MANIFEST.json`` is written **last**: it is the commit; a version without it is garbage;
-4. ``_LATEST`` is pointed at ``<v>``; the staging prefix is deleted; the catalog is updated.
+4. ``_LATEST`` is pointed at ``<v>``; the staging prefix is deleted (and any left by runs killed more than
+   a day ago); the catalog is updated.
 
 A run killed anywhere before step 3 leaves no manifest, so no reader takes it as a dataset; a rerun with
 the same inputs computes the same version and simply rewrites the same keys. A version that already has a
@@ -23,7 +24,7 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from botocore.exceptions import ClientError
@@ -37,6 +38,7 @@ from prodml.zones import SPLITS, Zones
 MANIFEST_SCHEMA_VERSION = 1
 QUALITY_REPORT = "quality_report.json"
 BASELINE_PROFILE = "baseline_profile.json"
+STALE_STAGING = timedelta(hours=24)  # staging older than this belongs to a killed run
 _ATHENA_TYPES = {"int64": "bigint", "double": "double", "bool": "boolean", "string": "string"}
 
 
@@ -238,7 +240,22 @@ def commit(
     set_latest(s3, bucket, dataset, version)
     emit("committed", {"version": version})
     delete_prefix(s3, bucket, staging)
+    sweep_stale_staging(s3, bucket, dataset)
     return manifest
+
+
+def sweep_stale_staging(s3, bucket: str, dataset: str, older_than: timedelta = STALE_STAGING) -> list[str]:
+    """Delete staging prefixes of runs that died long ago (a live run writes there within minutes)."""
+    prefix = f"{dataset}/_staging/"
+    newest: dict[str, datetime] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            run = obj["Key"][len(prefix) :].split("/", 1)[0]
+            newest[run] = max(newest.get(run, obj["LastModified"]), obj["LastModified"])
+    stale = [run for run, when in newest.items() if datetime.now(UTC) - when > older_than]
+    for run in stale:
+        delete_prefix(s3, bucket, f"{prefix}{run}/")
+    return stale
 
 
 def delete_prefix(s3, bucket: str, prefix: str) -> int:
