@@ -194,7 +194,7 @@ def process(
                 validated = validate_batch(contract, batch.table)
                 valid = np.flatnonzero(validated.valid)
                 if len(valid):
-                    rows = validated.table.take(pa.array(valid))
+                    rows = validated.table.filter(pa.array(validated.valid))
                     spill.add(rows, seq + valid, dedup.id_hash(rows.column(contract.id)))
                 quarantine.add_invalid(source.name, validated, batch.first_row)
                 seq += batch.table.num_rows

@@ -31,7 +31,13 @@ from prodml.contract import Contract, FeatureType, canonical_category
 
 INT_PATTERN = r"^-?[0-9]{1,18}$"
 FLOAT_PATTERN = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$"
+# Field ranges are checked here so that typical garbage ("2021-13-45") never reaches the slower
+# bisecting cast; only calendar errors such as 2021-02-31 do.
+TIMESTAMP_PATTERN = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:([0-5][0-9]|60)(\.[0-9]{1,9})?)?)?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})?$"
+)
 ZONED_PATTERN = r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
 TRUE_TOKENS = ("true", "t", "yes", "y", "1")
 FALSE_TOKENS = ("false", "f", "no", "n", "0")
