@@ -99,6 +99,7 @@ def test_etl_commits_a_version_registers_the_catalog_and_reruns_as_a_noop(landed
     assert shown.returncode == 0 and "source_row" in shown.stdout and "quarantined rows" in shown.stdout
 
 
+@pytest.mark.slow  # the split's stability is also unit-tested in test_dedup
 def test_an_append_makes_a_new_version_and_no_row_changes_split(landed, churn_contract, tmp_path):
     s3 = aws.client("s3", landed)
     assert run_etl(churn_contract, landed)["status"] == "committed"
@@ -162,7 +163,13 @@ def _job_argv(settings, contract) -> list[str]:
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("kill_when", ["_staging/", "version="])
+@pytest.mark.parametrize(
+    "kill_when",
+    [
+        pytest.param("_staging/", marks=pytest.mark.slow, id="while-staging"),
+        pytest.param("version=", id="while-copying"),
+    ],
+)
 def test_a_run_killed_half_way_leaves_nothing_a_reader_takes_as_a_dataset(landed, churn_contract, kill_when):
     s3 = aws.client("s3", landed)
     processed = landed.bucket("processed")
