@@ -47,11 +47,22 @@ def latest_job(sm, settings: Settings, dataset: str) -> str:
     from prodml import naming
 
     prefix = naming.resource_name(settings.project, settings.env, dataset) + "-"
-    jobs = sm.list_training_jobs(SortBy="CreationTime", SortOrder="Descending", MaxResults=100)
-    for summary in jobs["TrainingJobSummaries"]:
-        if summary["TrainingJobName"].startswith(prefix):
-            return summary["TrainingJobName"]
-    raise LookupError(f"no training job for {dataset!r} yet; run `prodml train` first")
+    names: list[str] = []
+    kwargs = {"NameContains": prefix, "MaxResults": 100}
+    while True:
+        page = sm.list_training_jobs(**kwargs)
+        names += [
+            s["TrainingJobName"]
+            for s in page["TrainingJobSummaries"]
+            if s["TrainingJobName"].startswith(prefix)
+        ]
+        if not page.get("NextToken"):
+            break
+        kwargs["NextToken"] = page["NextToken"]
+    if not names:
+        raise LookupError(f"no training job for {dataset!r} yet; run `prodml train` first")
+    # Job names end in a UTC timestamp (see runner.new_job_name), so the greatest name is the newest job.
+    return max(names)
 
 
 def image_uri(settings: Settings) -> str:

@@ -1,0 +1,106 @@
+"""End to end on a real moto server: ingest → ETL → train → register → approve; a worse candidate is not
+approved; rollback restores the previous champion. Plus the second contract (regression) through the same
+path, and bad input that registers nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from prodml import aws
+from prodml.contract import load_contract
+from prodml.registry import ModelRegistry
+from prodml.sample_data import write_sample
+from tests.conftest import CHURN_CONTRACT, run_prodml
+from tests.training.conftest import HOUSE_CONTRACT, publish_dataset
+
+pytestmark = pytest.mark.integration
+
+
+def ok(*args: str) -> str:
+    result = run_prodml(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.slow  # three trainings and an ETL run: about two minutes on two cores
+def test_ingest_etl_train_register_gate_and_rollback(training_env, tmp_path):
+    contract = str(CHURN_CONTRACT)
+    data = tmp_path / "churn.csv"
+    write_sample(load_contract(CHURN_CONTRACT), data, rows=2500, seed=3)
+    ok("ingest", str(data), "--contract", contract)
+    ok("etl", "--contract", contract)
+
+    # a weak first model: approved because it clears the floor
+    ok("train", "--contract", contract, "--n-estimators", "5", "--max-depth", "2")
+    first = ok("register", "--contract", contract)
+    assert "Approved" in first and "first model" in first, first
+    # a clearly better one: approved, and now the champion
+    ok("train", "--contract", contract, "--n-estimators", "40", "--max-depth", "3")
+    better = ok("register", "--contract", contract)
+    assert "Approved" in better and "champion v1" in better
+    # a worse one: rejected, the champion is unchanged
+    # (the weak configuration again: above the floor, below the champion)
+    ok("train", "--contract", contract, "--n-estimators", "5", "--max-depth", "2", "--seed", "7")
+    worse = ok("register", "--contract", contract)
+    assert "Rejected" in worse and "worse than the champion" in worse, worse
+
+    registry = ModelRegistry(
+        aws.client("sagemaker", training_env), training_env.model_package_group("customer_churn")
+    )
+    versions = {v.version: v for v in registry.versions()}
+    assert [versions[n].status for n in (1, 2, 3)] == ["Approved", "Approved", "Rejected"]
+    assert "worse than the champion" in versions[3].approval_description
+    assert registry.champion().version == 2
+
+    listing = ok("models", "list", "--contract", contract)
+    assert "roc_auc (test)" in listing and "Rejected" in listing
+    assert "roc_auc" in ok("models", "show", "2", "--contract", contract)
+
+    ok("models", "rollback", "--contract", contract)
+    assert registry.champion().version == 1
+    # a person can still approve the rejected one by hand
+    ok("models", "approve", "3", "--reason", "tested in staging", "--contract", contract)
+    assert registry.champion().version == 3
+    assert registry.describe(3).approval_description == "tested in staging"
+    # registering the same job twice is refused
+    again = run_prodml("register", "--contract", contract)
+    assert again.returncode == 1 and "already registered" in again.stderr
+
+
+def test_regression_contract_trains_and_registers(training_env, house_contract):
+    publish_dataset(training_env, house_contract, rows=2000)
+    out = ok("train", "--contract", str(HOUSE_CONTRACT), "--n-estimators", "30")
+    assert "metric test:rmse=" in out and "ONNX: kept" in out
+    registered = ok("register", "--contract", str(HOUSE_CONTRACT))
+    assert "Approved" in registered and "rmse" in registered
+
+
+@pytest.mark.parametrize(
+    ("args", "transform", "message"),
+    [
+        (("--family", "xgboost"), None, "unknown model family 'xgboost'"),
+        ((), lambda split, t: t.slice(0, 0) if split == "train" else t, "the train split is empty"),
+    ],
+)
+def test_bad_training_input_registers_nothing(training_env, churn_contract, args, transform, message):
+    publish_dataset(training_env, churn_contract, rows=300, transform=transform)
+    result = run_prodml("train", "--contract", str(CHURN_CONTRACT), *args)
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
+    sm = aws.client("sagemaker", training_env)
+    assert sm.list_training_jobs()["TrainingJobSummaries"] == []
+    nothing = run_prodml("register", "--contract", str(CHURN_CONTRACT))
+    assert nothing.returncode == 1 and "no training job" in nothing.stderr
+    assert ModelRegistry(sm, training_env.model_package_group(churn_contract.name)).versions() == []
+
+
+def test_missing_split_prefix_is_a_missing_channel(training_env, churn_contract):
+    publish_dataset(training_env, churn_contract, rows=300, splits=("train", "test"))
+    result = run_prodml("train", "--contract", str(CHURN_CONTRACT))
+    assert result.returncode == 1 and "channel 'validation'" in result.stderr
+
+
+def test_only_committed_versions_are_trained_on(training_env, churn_contract):
+    publish_dataset(training_env, churn_contract, rows=300, commit=False)
+    result = run_prodml("train", "--contract", str(CHURN_CONTRACT))
+    assert result.returncode == 1 and "run `prodml etl` first" in result.stderr
