@@ -90,6 +90,7 @@ def ensure_glue_job(glue, s: Settings, contract: Contract) -> str:
         Command={
             "Name": "pythonshell",
             "ScriptLocation": f"s3://{artifacts}/{CODE_PREFIX}etl/glue_job.py",
+            # Glue Python shell offers 3.9 only, while prodml requires 3.11: see the note in pipelines/etl/README.md.
             "PythonVersion": "3.9",
         },
         MaxCapacity=0.0625,
