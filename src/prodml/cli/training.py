@@ -40,6 +40,10 @@ def _fmt(value) -> str:
     return "-" if value is None else str(value)
 
 
+def _sci(value) -> str:
+    return "-" if value is None else f"{value:.2e}"
+
+
 def _metrics_table(metrics: dict, title: str) -> Table:
     table = Table(title=title)
     table.add_column("metric")
@@ -142,8 +146,8 @@ def run_training(c_, hp, *, dataset_version: str | None = None, role: str | None
     parity = job.metrics["onnx_parity"]
     console.print(
         f"ONNX: {'[green]kept[/]' if parity['passed'] else '[yellow]dropped[/]'} "
-        f"(label agreement {_fmt(parity['label_agreement'])}, max prob diff {_fmt(parity['max_abs_prob_diff'])}, "
-        f"max rel pred diff {_fmt(parity['max_rel_pred_diff'])})"
+        f"(label agreement {_fmt(parity['label_agreement'])}, max prob diff {_sci(parity['max_abs_prob_diff'])}, "
+        f"max rel pred diff {_sci(parity['max_rel_pred_diff'])})"
     )
     console.print(
         f"model    {job.model_data_url}\nlineage  {job.lineage_uri}\nreport   {job.report_uri} "
