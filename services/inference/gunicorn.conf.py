@@ -19,7 +19,11 @@ keepalive = int(os.environ.get("PRODML_KEEPALIVE", "75"))  # longer than the ALB
 backlog = 2048
 max_requests = int(os.environ.get("PRODML_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
-preload_app = False  # each worker loads its own model in its lifespan; nothing heavy at import time
+# The app is imported once in the master and forked, so workers start without re-importing FastAPI, numpy
+# and boto3 (half the cold start on two cores). The model is still loaded in each worker's lifespan, after
+# the fork, so every worker has its own ONNX session and registry poller (hot swap works as before), and no
+# metric value exists before the fork (Prometheus multiprocess files are per worker pid).
+preload_app = os.environ.get("PRODML_PRELOAD", "true").lower() != "false"
 accesslog = None  # the app writes one structured line per request itself
 errorlog = "-"
 loglevel = os.environ.get("PRODML_LOG_LEVEL", "info").lower()
@@ -46,6 +50,13 @@ def on_starting(server):
     # Samples from a previous run would be summed into this one's.
     shutil.rmtree(_multiproc_dir, ignore_errors=True)
     os.makedirs(_multiproc_dir, exist_ok=True)
+
+
+def when_ready(server):
+    # Runs in the master before any worker is forked: with the app preloaded, do the fork-safe part of
+    # start-up (runtime import, AWS clients) once here instead of once a worker.
+    if server.cfg.preload_app:
+        server.app.wsgi().state.service.prepare()
 
 
 def child_exit(server, worker):

@@ -209,6 +209,18 @@ class Server:
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def log_lines(self, until=None, timeout: float = 5.0) -> list[dict]:
+        """The JSON lines logged so far; with ``until``, waited for (request lines are written in batches)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = []
+            for line in self.logs().splitlines():
+                if line.startswith("{") and line.endswith("}"):
+                    lines.append(json.loads(line))
+            if until is None or until(lines) or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.1)
+
     def get(self, path: str, **kwargs):
         import httpx
 

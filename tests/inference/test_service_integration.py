@@ -158,11 +158,35 @@ def test_predict_batch_errors_cache_capture_and_observability(platform, artifact
     assert records[0]["features"]["plan"] in ("basic", "pro", "enterprise")
     assert records[0]["model_version"] == version
 
-    # One structured line per request, an EMF record for predictions.
-    lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
-    emf = [line for line in lines if line.get("request_id") == "req-1"]
-    assert emf and emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "prodml/inference"
-    assert emf[0]["ModelVariant"] == "champion" and emf[0]["Latency"] > 0 and emf[0]["Errors"] == 0
+    # One structured line per request; prediction latencies and errors aggregated into EMF records.
+    def predictions_and_latencies(lines):
+        predictions = [
+            line
+            for line in lines
+            if line.get("message") == "request"
+            and line["route"].startswith("/predict")
+            and line["variant"] == "champion"
+        ]
+        latencies = [v for r in lines if r.get("ModelVariant") == "champion" for v in r["Latency"]]
+        return predictions, latencies
+
+    def flushed(lines):  # every prediction so far has its access line and its EMF value
+        predictions, latencies = predictions_and_latencies(lines)
+        return len(predictions) >= 8 and len(predictions) == len(latencies)
+
+    lines = server.log_lines(until=flushed)
+    access = [line for line in lines if line.get("message") == "request"]
+    first_line = next(line for line in access if line["request_id"] == "req-1")
+    assert first_line["route"] == "/predict" and first_line["status"] == 200
+    assert first_line["variant"] == "champion" and first_line["latency_ms"] > 0
+    assert len({line["request_id"] for line in access}) == len(access)  # every request has its own id
+    emf = [line for line in lines if "_aws" in line]
+    assert emf and all(r["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "prodml/inference" for r in emf)
+    predictions, latencies = predictions_and_latencies(lines)
+    # Two predictions, one batch and five 422s; the 413 was refused before any route matched.
+    assert len(predictions) == 8
+    assert len(latencies) == len(predictions) == sum(r["Requests"] for r in emf)
+    assert all(v > 0 for v in latencies) and sum(r["Errors"] for r in emf) == 0
 
 
 class Load:

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .api.routes import health, metrics, model, predict
 from .core.config import InferenceSettings, get_inference_settings
 from .core.errors import error_payload
-from .core.logging import configure_logging
+from .core.logging import configure_logging, flush_lines
 from .core.middleware import ServiceMiddleware
 from .serving.schema import batch_model, example_row, row_model
 from .serving.service import InferenceService
@@ -49,6 +49,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
             yield
         finally:
             await service.stop()
+            flush_lines()
 
     app = FastAPI(
         title="prodml inference",
@@ -56,6 +57,9 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         "contract the model was trained on.",
         version="1",
         lifespan=lifespan,
+        # Requests are measured by our own Prometheus metrics and logs; FastAPI's native OpenTelemetry
+        # hooks would only look up tracer and meter providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.service = InferenceService(settings)
     app.add_middleware(

@@ -4,6 +4,7 @@ services/inference/gunicorn.conf.py), plus the demo step that serves the approve
 from __future__ import annotations
 
 import copy
+import http.client
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Annotated
@@ -80,6 +82,28 @@ def _http(
         return status, json.loads(text)
     except ValueError:
         return status, text
+
+
+class KeepAlive:
+    """One kept-alive HTTP connection, as a client with a connection pool holds: its requests all reach the
+    same gunicorn worker, so a repeated request meets that worker's in-memory prediction cache."""
+
+    def __init__(self, url: str):
+        parsed = urllib.parse.urlsplit(url)
+        self.connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+
+    def __call__(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict | str]:
+        data = json.dumps(body).encode() if body is not None else None
+        self.connection.request(method, path, body=data, headers={"content-type": "application/json"})
+        response = self.connection.getresponse()
+        text = response.read().decode()
+        try:
+            return response.status, json.loads(text)
+        except ValueError:
+            return response.status, text
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 def wait_ready(process: subprocess.Popen, url: str, timeout: float) -> tuple[bool, float, str]:
@@ -194,10 +218,14 @@ def step_serve(ctx) -> None:
             ("POST /predict/batch (2 rows)", "/predict/batch", {"rows": [example, respelled]}),
             (f"POST /predict (bad: {what})", "/predict", bad),
         ]
-        for title, path, payload in requests:
-            status, answer = _http("POST", url + path, payload)
-            console.print(f"  {title} → {status}")
-            console.print("    " + json.dumps(answer)[:400], highlight=False)
+        client = KeepAlive(url)
+        try:
+            for title, path, payload in requests:
+                status, answer = client("POST", path, payload)
+                console.print(f"  {title} → {status}")
+                console.print("    " + json.dumps(answer)[:400], highlight=False)
+        finally:
+            client.close()
         model = _http("GET", url + "/model")[1]
         champion = model["champion"]
         console.print(

@@ -10,11 +10,12 @@ from ..core.config import InferenceSettings
 from ..serving.service import InferenceService
 
 
-def get_service(request: Request) -> InferenceService:
+# Async on purpose: FastAPI runs a sync dependency in the thread pool, a thread hop on every request.
+async def get_service(request: Request) -> InferenceService:
     return request.app.state.service
 
 
-def get_settings(service: Annotated[InferenceService, Depends(get_service)]) -> InferenceSettings:
+async def get_settings(service: Annotated[InferenceService, Depends(get_service)]) -> InferenceSettings:
     return service.settings
 
 

@@ -4,20 +4,23 @@
 - the body size limit (413), enforced on the declared length and on the bytes actually streamed;
 - the API key outside local mode (401), except on the liveness and readiness probes;
 - Prometheus counts and latency by route, status, model version and variant;
-- one JSON access line per request, which for predictions is also a CloudWatch EMF record;
+- one JSON access line per request (buffered), and prediction latencies and errors aggregated into
+  CloudWatch EMF records written with each flush;
 - any unhandled exception becomes a JSON 500 carrying the request id, with the traceback logged only.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
+import secrets
 import time
-import uuid
 
 from ..serving import telemetry
 from .errors import error_payload
-from .logging import request_id_var, write_line
+from .logging import on_flush, request_id_var, write_line
 
 log = logging.getLogger("prodml.inference.http")
 
@@ -29,12 +32,33 @@ class BodyTooLarge(Exception):
     pass
 
 
+class _RequestIds:
+    """Unique request ids without a urandom call each: a random prefix per process plus a counter
+    (re-drawn in a forked worker, so no two workers share a prefix)."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self._prefix = secrets.token_hex(10)
+        self._counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):012x}"
+
+
+_ids = _RequestIds()
+
+
 class ServiceMiddleware:
     def __init__(self, app, *, max_body_bytes: int, service_name: str, access_log: bool):
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.service_name = service_name
         self.access_log = access_log
+        self.emf = telemetry.EmfBatch(service_name)
+        on_flush(self.emf.drain)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -43,7 +67,7 @@ class ServiceMiddleware:
         started = time.perf_counter()
         headers = dict(scope["headers"])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if given and _REQUEST_ID.match(given) else _ids.next()
         token = request_id_var.set(request_id)
         info = {"model_version": "none", "variant": "none"}
         scope["prodml"] = info
@@ -114,21 +138,23 @@ class ServiceMiddleware:
         path = getattr(route, "path", None) or "unmatched"
         status_text = str(status)
         version, variant = info["model_version"], info["variant"]
-        telemetry.REQUESTS.labels(path, scope["method"], status_text, version, variant).inc()
-        telemetry.LATENCY.labels(path, status_text, version, variant).observe(seconds)
+        telemetry.labelled(telemetry.REQUESTS, path, scope["method"], status_text, version, variant).inc()
+        telemetry.labelled(telemetry.LATENCY, path, status_text, version, variant).observe(seconds)
         if not self.access_log:
             return
-        line = {
-            "level": "info" if status < 500 else "error",
-            "message": "request",
-            "request_id": request_id,
-            "method": scope["method"],
-            "route": path,
-            "status": status,
-            "model_version": version,
-        }
+        latency_ms = seconds * 1000
         if path.startswith("/predict") or status >= 500:
-            line.update(telemetry.emf_record(self.service_name, variant, seconds * 1000, int(status >= 500)))
-        else:
-            line["latency_ms"] = round(seconds * 1000, 3)
-        write_line(line)
+            self.emf.add(variant, latency_ms, status >= 500)
+        write_line(
+            {
+                "level": "info" if status < 500 else "error",
+                "message": "request",
+                "request_id": request_id,
+                "method": scope["method"],
+                "route": path,
+                "status": status,
+                "model_version": version,
+                "variant": variant,
+                "latency_ms": round(latency_ms, 3),
+            }
+        )

@@ -13,11 +13,13 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel
 
@@ -31,6 +33,8 @@ log = logging.getLogger("prodml.inference.model")
 
 _NAN = float("nan")
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _ONNX_DTYPES = {
     "tensor(string)": None,
     "tensor(float)": np.float32,
@@ -61,9 +65,12 @@ class LoadedModel:
     _classes: list[Any] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
+        # The contract's feature lists are computed properties: resolve them once, not once a request.
         types = {f.name: f.type for f in self.contract.features}
         self._base_numeric = [n for n in self.contract.numeric_features if n in types]
+        self._categorical = list(self.contract.categorical_features)
         self._derived_sources = sorted({d.source for d in self.contract.derived})
+        self._model_features = list(self.contract.model_features)
 
     # ---- inputs -------------------------------------------------------------------------------------
     def model_inputs(self, rows: list[dict]) -> dict[str, np.ndarray]:
@@ -77,15 +84,16 @@ class LoadedModel:
         columns: dict[str, np.ndarray] = {}
         for name in self._base_numeric:
             columns[name] = np.array([_NAN if r[name] is None else r[name] for r in rows], dtype=np.float64)
-        for name in contract.categorical_features:
+        for name in self._categorical:
             columns[name] = np.array(["" if r[name] is None else r[name] for r in rows], dtype=object)
         if contract.derived:
-            sources = pa.table(
-                {s: pa.array([r[s] for r in rows], type=_TIMESTAMP) for s in self._derived_sources}
+            sources = pa.Table.from_arrays(
+                [_timestamp_array([r[s] for r in rows]) for s in self._derived_sources],
+                names=self._derived_sources,
             )
             derived = derive_columns(contract, sources)
             for d in contract.derived:
-                columns[d.name] = derived.column(d.name).to_numpy(zero_copy_only=False).astype(np.float64)
+                columns[d.name] = _float64_values(derived.column(d.name))
         return columns
 
     # ---- prediction ---------------------------------------------------------------------------------
@@ -97,7 +105,7 @@ class LoadedModel:
 
     def _predict_onnx(self, table: dict[str, np.ndarray]) -> list[dict]:
         feeds = {
-            name: (table[column] if dtype is None else table[column].astype(dtype)).reshape(-1, 1)
+            name: (table[column] if dtype is None else table[column].astype(dtype, copy=False)).reshape(-1, 1)
             for name, column, dtype in self._onnx_inputs
         }
         outputs = dict(zip(self._onnx_outputs, self._predictor.run(self._onnx_outputs, feeds), strict=True))
@@ -122,7 +130,7 @@ class LoadedModel:
                 name: table[name]
                 if name in categorical
                 else table[name].astype(np.float32).astype(np.float64)
-                for name in self.contract.model_features
+                for name in self._model_features
             }
         )
         pipeline = self._predictor
@@ -169,6 +177,35 @@ class LoadedModel:
 
     def close(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+# Arrow arrays in and out of the request path go through their buffers: pa.array() and .to_numpy() import
+# pandas (0.4 s at the first request) to check for pandas inputs, and neither is needed for one column.
+def _timestamp_array(values: list[datetime | None]) -> pa.Array:
+    """UTC datetimes (None for missing) as an Arrow timestamp[us, UTC] array."""
+    n = len(values)
+    micros = np.fromiter(
+        (0 if v is None else (v - _EPOCH) // _MICROSECOND for v in values), dtype=np.int64, count=n
+    )
+    valid = np.fromiter((v is not None for v in values), dtype=np.bool_, count=n)
+    nulls = n - int(valid.sum())
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    return pa.Array.from_buffers(_TIMESTAMP, n, [bitmap, pa.py_buffer(micros)], null_count=nulls)
+
+
+def _float64_values(column: pa.ChunkedArray) -> np.ndarray:
+    """A numeric Arrow column as float64 with NaN for missing."""
+    parts = []
+    for chunk in column.chunks:
+        chunk = pc.cast(chunk, pa.float64())
+        bitmap, data = chunk.buffers()
+        start, stop = chunk.offset, chunk.offset + len(chunk)
+        values = np.frombuffer(data, dtype=np.float64)[start:stop].copy()
+        if chunk.null_count:
+            bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+            values[~bits[start:stop].astype(np.bool_)] = _NAN
+        parts.append(values)
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
 
 
 def _plain(value: Any) -> Any:

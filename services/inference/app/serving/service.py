@@ -64,7 +64,7 @@ class InferenceService:
             settings.cache_enabled, settings.cache_ttl_s, settings.cache_max_entries, settings.redis_url
         )
         self.capture = CaptureWriter(
-            s3_factory=lambda: aws.client("s3", settings),
+            s3_factory=lambda: self.store.s3,  # one client (thread-safe) for downloads and capture
             bucket=settings.bucket("capture"),
             fraction=settings.capture_fraction,
             flush_s=settings.capture_flush_s,
@@ -81,7 +81,18 @@ class InferenceService:
         self.started_at = time.time()
 
     # ---- lifecycle ----------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """The fork-safe part of start-up, run once in gunicorn's master before it forks the workers
+        (``preload_app``) so they inherit it: import the model runtime and build the AWS clients (no
+        connection is opened until a worker makes its first call). Idempotent; ``start`` calls it too."""
+        if self.settings.use_onnx:
+            import onnxruntime  # noqa: F401 - imported for its side effect: loaded once, before the fork
+
+        self.store.registry  # noqa: B018 - builds the client
+        self.store.s3  # noqa: B018 - builds the client
+
     async def start(self) -> None:
+        await asyncio.to_thread(self.prepare)
         if not self.settings.is_local and self._api_key is None:
             self._api_key = await asyncio.to_thread(self._read_secret)
         await asyncio.to_thread(self.store.refresh)
@@ -160,12 +171,12 @@ class InferenceService:
         ckey = cache_key(model.version, row) if cache is not None else ""
         if cache is not None:
             hit = cache.get_now(ckey) if isinstance(cache, MemoryCache) else await cache.get(ckey)
-            telemetry.CACHE.labels("hit" if hit is not None else "miss", variant).inc()
+            telemetry.labelled(telemetry.CACHE, "hit" if hit is not None else "miss", variant).inc()
             if hit is not None:
-                telemetry.PREDICTIONS.labels(version, variant).inc()
+                telemetry.labelled(telemetry.PREDICTIONS, version, variant).inc()
                 return Prediction(hit, model, variant, True)
         result = model.predict([row])[0]
-        telemetry.PREDICTIONS.labels(version, variant).inc()
+        telemetry.labelled(telemetry.PREDICTIONS, version, variant).inc()
         if cache is not None:
             if isinstance(cache, MemoryCache):
                 cache.set_now(ckey, result)
@@ -188,7 +199,7 @@ class InferenceService:
             raise InvalidRequest(describe_errors(exc), model, variant) from None
         ids = [r.pop(model.contract.id, None) for r in rows]
         results = model.predict(rows)
-        telemetry.PREDICTIONS.labels(str(model.version), variant).inc(len(rows))
+        telemetry.labelled(telemetry.PREDICTIONS, str(model.version), variant).inc(len(rows))
         if self.capture.sampled():
             self._capture(model, variant, rows, results, ids, request_id)
         return Prediction({"predictions": results}, model, variant, False)
