@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from enum import StrEnum
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,7 +25,14 @@ class ContractError(ValueError):
     """A contract that cannot be used. The message names the file and the problem."""
 
 
-class FeatureType(StrEnum):
+class _ValueEnum(str, Enum):  # noqa: UP042 - enum.StrEnum is 3.11+; the Glue Python shell runs 3.9
+    """A string enum whose ``str()`` and f-string form is its value, as with ``enum.StrEnum``."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class FeatureType(_ValueEnum):
     INT = "int"
     FLOAT = "float"
     BOOL = "bool"
@@ -34,7 +41,7 @@ class FeatureType(StrEnum):
     TIMESTAMP = "timestamp"
 
 
-class Task(StrEnum):
+class Task(_ValueEnum):
     BINARY = "binary_classification"
     MULTICLASS = "multiclass_classification"
     REGRESSION = "regression"

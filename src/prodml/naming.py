@@ -23,10 +23,12 @@ def slug(text: str) -> str:
 
 def resource_name(project: str, env: str, purpose: str) -> str:
     """``{project}-{env}-{purpose}``, validated so it is legal as an S3 bucket and a SageMaker name."""
-    parts = [slug(project), slug(env), slug(purpose)]
-    for original, part in zip((project, env, purpose), parts, strict=True):
+    parts = []
+    for original in (project, env, purpose):
+        part = slug(original)
         if not part or not _SEGMENT.match(part):
             raise ValueError(f"name segment {original!r} is not usable in a resource name")
+        parts.append(part)
     name = "-".join(parts)
     if len(name) > 63:
         raise ValueError(f"resource name {name!r} is {len(name)} characters; AWS allows at most 63")

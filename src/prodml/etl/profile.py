@@ -193,9 +193,8 @@ class BaselineProfiler:
         x = self._sample[name][~np.isnan(self._sample[name])]
         if not len(x):
             return entry | {"quantiles": {}, "histogram": {"bin_edges": [], "counts": []}}
-        entry["quantiles"] = {
-            str(q): float(v) for q, v in zip(QUANTILES, np.quantile(x, QUANTILES), strict=True)
-        }
+        quantiles = np.quantile(x, QUANTILES)
+        entry["quantiles"] = {str(q): float(quantiles[i]) for i, q in enumerate(QUANTILES)}
         inner = np.quantile(x, np.linspace(0, 1, HISTOGRAM_BINS + 1)[1:-1])
         edges = np.unique(np.concatenate([[entry["min"]], inner, [entry["max"]]]))
         if len(edges) == 1:

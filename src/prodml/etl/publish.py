@@ -24,7 +24,7 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from botocore.exceptions import ClientError
@@ -206,7 +206,7 @@ def commit(
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "dataset": dataset,
         "version": version,
-        "committed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "committed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 - Glue runs 3.9
         "run_id": run_id,
         "job_name": job_name,
         "etl_code_version": code_version(),
@@ -252,7 +252,8 @@ def sweep_stale_staging(s3, bucket: str, dataset: str, older_than: timedelta = S
         for obj in page.get("Contents", []):
             run = obj["Key"][len(prefix) :].split("/", 1)[0]
             newest[run] = max(newest.get(run, obj["LastModified"]), obj["LastModified"])
-    stale = [run for run, when in newest.items() if datetime.now(UTC) - when > older_than]
+    now = datetime.now(timezone.utc)  # noqa: UP017 - datetime.UTC is 3.11+; the Glue Python shell runs 3.9
+    stale = [run for run, when in newest.items() if now - when > older_than]
     for run in stale:
         delete_prefix(s3, bucket, f"{prefix}{run}/")
     return stale
