@@ -22,9 +22,16 @@ def ok(*args: str) -> str:
     return result.stdout
 
 
-@pytest.mark.slow  # three trainings and an ETL run: about two minutes on two cores
-def test_ingest_etl_train_register_gate_and_rollback(training_env, tmp_path):
+def test_ingest_etl_train_register_gate_and_rollback(training_env, tmp_path, cli):
+    """The issue's acceptance path. Ingest, ETL and training run as separate `prodml` processes, as a user
+    runs them; the registry commands run in-process to keep the default run short."""
     contract = str(CHURN_CONTRACT)
+
+    def registry_cmd(*args: str) -> str:
+        result = cli(*args)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
     data = tmp_path / "churn.csv"
     write_sample(load_contract(CHURN_CONTRACT), data, rows=2500, seed=3)
     ok("ingest", str(data), "--contract", contract)
@@ -32,16 +39,16 @@ def test_ingest_etl_train_register_gate_and_rollback(training_env, tmp_path):
 
     # a weak first model: approved because it clears the floor
     ok("train", "--contract", contract, "--n-estimators", "5", "--max-depth", "2")
-    first = ok("register", "--contract", contract)
+    first = registry_cmd("register", "--contract", contract)
     assert "Approved" in first and "first model" in first, first
     # a clearly better one: approved, and now the champion
     ok("train", "--contract", contract, "--n-estimators", "40", "--max-depth", "3")
-    better = ok("register", "--contract", contract)
+    better = registry_cmd("register", "--contract", contract)
     assert "Approved" in better and "champion v1" in better
     # a worse one: rejected, the champion is unchanged
     # (the weak configuration again: above the floor, below the champion)
     ok("train", "--contract", contract, "--n-estimators", "5", "--max-depth", "2", "--seed", "7")
-    worse = ok("register", "--contract", contract)
+    worse = registry_cmd("register", "--contract", contract)
     assert "Rejected" in worse and "worse than the champion" in worse, worse
 
     registry = ModelRegistry(
@@ -52,18 +59,18 @@ def test_ingest_etl_train_register_gate_and_rollback(training_env, tmp_path):
     assert "worse than the champion" in versions[3].approval_description
     assert registry.champion().version == 2
 
-    listing = ok("models", "list", "--contract", contract)
+    listing = registry_cmd("models", "list", "--contract", contract)
     assert "roc_auc (test)" in listing and "Rejected" in listing
-    assert "roc_auc" in ok("models", "show", "2", "--contract", contract)
+    assert "roc_auc" in registry_cmd("models", "show", "2", "--contract", contract)
 
-    ok("models", "rollback", "--contract", contract)
+    registry_cmd("models", "rollback", "--contract", contract)
     assert registry.champion().version == 1
     # a person can still approve the rejected one by hand
-    ok("models", "approve", "3", "--reason", "tested in staging", "--contract", contract)
+    registry_cmd("models", "approve", "3", "--reason", "tested in staging", "--contract", contract)
     assert registry.champion().version == 3
     assert registry.describe(3).approval_description == "tested in staging"
     # registering the same job twice is refused
-    again = run_prodml("register", "--contract", contract)
+    again = cli("register", "--contract", contract)
     assert again.returncode == 1 and "already registered" in again.stderr
 
 
