@@ -7,6 +7,7 @@ run=(scripts/uv.sh run --frozen --all-extras --quiet)
 "${run[@]}" ruff check .
 "${run[@]}" ruff format --check .
 "${run[@]}" shellcheck scripts/*.sh .ci/run
+"${run[@]}" hadolint services/inference/Dockerfile
 "${run[@]}" zizmor --offline --quiet .github/workflows
 "${run[@]}" check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 scripts/terraform-fmt.sh --check
