@@ -244,6 +244,11 @@ def _jsonl_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> 
     extra: set[str] = set()
     row = 1
     with raw.opener() as stream:
+        # An S3 body is a urllib3 response. urllib3 1.x (botocore's on Python < 3.10, so in Glue) closes it
+        # once read to the end, and TextIOWrapper then raises instead of seeing EOF: urllib3 documents
+        # auto_close = False for reading a response through io.TextIOWrapper. (The with block closes it.)
+        if hasattr(stream, "auto_close"):
+            stream.auto_close = False
         lines = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="backslashreplace", newline="\n")
         while True:
             chunk = list(itertools.islice(lines, JSONL_BATCH_ROWS))
