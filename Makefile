@@ -38,8 +38,12 @@ bench: install ## Run the benchmarks; each prints ratios against a baseline meas
 	@scripts/bench.sh $(BENCH)
 
 .PHONY: package-etl
-package-etl: install ## Build the Glue ETL job: dist/etl/glue_job.py + the prodml wheel (dist/wheels/)
+package-etl: install ## Build the Glue ETL job: dist/etl/glue_job.py + the prodml wheel for Python 3.9 (dist/wheels/)
 	@scripts/package_etl.sh
+
+.PHONY: glue-lock
+glue-lock: install ## Re-resolve the Glue job's dependencies for Python 3.9 (pipelines/etl/glue/requirements.txt)
+	@scripts/glue_lock.sh
 
 .PHONY: lint
 lint: install ## Check code, shell, workflows and Terraform formatting (changes nothing)

@@ -1,20 +1,58 @@
 #!/usr/bin/env bash
-# Build what the Glue ETL job needs: dist/etl/glue_job.py (the script) and dist/wheels/prodml-*.whl (the
-# library, for --additional-python-modules). `prodml etl --upload-code` copies both to
-# s3://<artifacts>/code/etl/ and code/wheels/.
+# Build what the Glue ETL job (a Glue Python shell job, Python 3.9) needs:
+#   dist/etl/glue_job.py                   the script
+#   dist/wheels/prodml-<version>-*.whl      the prodml package with Python >= 3.9 metadata (pipelines/etl/glue/),
+#                                          for --extra-py-files
+# Its dependencies are pinned for Python 3.9 in pipelines/etl/glue/requirements.txt, which Terraform (and
+# `prodml etl` locally) passes as --additional-python-modules. `prodml etl --upload-code` and the deploy
+# workflow copy dist/etl/ and dist/wheels/ to s3://<artifacts>/code/etl/ and code/wheels/.
+#   scripts/package_etl.sh [OUT]   build into OUT/etl and OUT/wheels instead of dist/ (the tests do)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -rf dist/etl dist/wheels
-mkdir -p dist/etl dist/wheels
-cp pipelines/etl/glue_job.py dist/etl/glue_job.py
-scripts/uv.sh build --wheel --out-dir dist/wheels --quiet
-# The job imports only prodml.etl and its core deps; check the wheel carries them before anyone uploads it.
-python3 - <<'PY'
-import glob, zipfile
-wheel = glob.glob("dist/wheels/prodml-*.whl")[0]
-names = set(zipfile.ZipFile(wheel).namelist())
-missing = [m for m in ("prodml/etl/job.py", "prodml/etl/process.py", "prodml/contract.py", "prodml/features.py") if m not in names]
+out="${1:-dist}"
+rm -rf "$out/etl" "$out/wheels"
+mkdir -p "$out/etl" "$out/wheels"
+cp pipelines/etl/glue_job.py "$out/etl/glue_job.py"
+scripts/uv.sh build --wheel pipelines/etl/glue --out-dir "$out/wheels" --quiet
+# Check the wheel before anyone uploads it: it carries the job's modules, admits Python 3.9, and every
+# dependency it declares is pinned in requirements.txt at a version it accepts.
+scripts/uv.sh run --frozen --quiet python - "$out" <<'PY'
+import glob
+import sys
+import zipfile
+from email.parser import Parser
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+
+out = sys.argv[1]
+(wheel,) = glob.glob(f"{out}/wheels/prodml-*.whl")
+archive = zipfile.ZipFile(wheel)
+names = set(archive.namelist())
+needed = ("prodml/etl/job.py", "prodml/etl/process.py", "prodml/contract.py", "prodml/features.py")
+missing = [m for m in needed if m not in names]
 if missing:
     raise SystemExit(f"{wheel} lacks {missing}")
-print(f"built dist/etl/glue_job.py and {wheel}")
+metadata = Parser().parsestr(archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode())
+if not SpecifierSet(metadata["Requires-Python"]).contains("3.9"):
+    raise SystemExit(f"{wheel} does not admit Python 3.9 (Requires-Python {metadata['Requires-Python']})")
+pins = {}
+for line in open("pipelines/etl/glue/requirements.txt"):
+    line = line.split("#", 1)[0].strip()
+    if line:
+        req = Requirement(line)
+        pins[canonicalize_name(req.name)] = next(iter(req.specifier)).version
+environment = {"python_version": "3.9", "python_full_version": "3.9.0", "extra": ""}
+for spec in metadata.get_all("Requires-Dist") or []:
+    req = Requirement(spec)
+    if req.marker is not None and not req.marker.evaluate(environment):
+        continue
+    pinned = pins.get(canonicalize_name(req.name))
+    if pinned is None or not req.specifier.contains(pinned):
+        raise SystemExit(
+            f"{req} is not pinned to a fitting version in pipelines/etl/glue/requirements.txt "
+            f"(has {pinned}); run `make glue-lock`"
+        )
+print(f"built {out}/etl/glue_job.py and {wheel} (Python >= 3.9; {len(pins)} pinned dependencies)")
 PY

@@ -1,5 +1,9 @@
 # A Glue Python shell job per dataset running the prodml ETL script from the artifacts bucket.
 # The job is a thin shell: it parses its arguments and calls the ETL library shipped in the wheel.
+# Python shell 3.9 runs on Glue 3.0 (Amazon Linux 2): the prodml wheel comes with --extra-py-files (Python
+# shell installs no S3 objects through --additional-python-modules), its dependencies as the pinned PyPI
+# list in --additional-python-modules, over the bare runtime (library-set none) rather than the analytics
+# set, whose older pandas/numpy/pyarrow/awswrangler the pins would replace anyway.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -77,9 +81,10 @@ resource "aws_glue_job" "this" {
       "--processed_uri"             = "s3://${var.bucket_ids["processed"]}/"
       "--contract_uri"              = "${local.artifacts_uri}/${var.contract_key_prefix}${each.key}.yaml"
       "--glue_database"             = aws_glue_catalog_database.this.name
-      "--additional-python-modules" = join(",", [for key in var.python_wheel_keys : "${local.artifacts_uri}/${key}"])
+      "--extra-py-files"            = join(",", [for key in var.python_wheel_keys : "${local.artifacts_uri}/${key}"])
+      "--additional-python-modules" = join(",", var.python_modules)
       "--job-bookmark-option"       = "job-bookmark-disable"
-      "library-set"                 = "analytics"
+      "library-set"                 = "none"
     },
     var.job_arguments,
   )

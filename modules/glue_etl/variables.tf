@@ -30,9 +30,19 @@ variable "contract_key_prefix" {
 }
 
 variable "python_wheel_keys" {
-  description = "Keys of the wheels (prodml and its pure-Python dependencies) in the artifacts bucket, installed into the job."
+  description = "Keys of the wheels in the artifacts bucket passed as --extra-py-files: the prodml wheel that `make package-etl` builds for Python 3.9."
   type        = list(string)
   default     = ["code/wheels/prodml-0.1.0-py3-none-any.whl"]
+}
+
+variable "python_modules" {
+  description = "PyPI requirements pinned for Python 3.9 (`name==version`), passed as --additional-python-modules: the lines of pipelines/etl/glue/requirements.txt."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.python_modules) > 0 && alltrue([for m in var.python_modules : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*==[^,= ]+$", m))])
+    error_message = "python_modules must be non-empty and every entry pinned as name==version (no commas)."
+  }
 }
 
 variable "max_capacity" {

@@ -38,6 +38,8 @@ from prodml.zones import Zones
 
 REPO = Path(__file__).resolve().parents[3]
 GLUE_SCRIPT = REPO / "pipelines" / "etl" / "glue_job.py"
+# The job's dependencies pinned for Glue's Python 3.9 (`make glue-lock`); Terraform reads it too.
+GLUE_REQUIREMENTS = REPO / "pipelines" / "etl" / "glue" / "requirements.txt"
 DIST = REPO / "dist"
 CODE_PREFIX = "code/"
 
@@ -73,6 +75,12 @@ def upload_code(s: Settings) -> list[str]:
     return uploaded
 
 
+def glue_python_modules() -> list[str]:
+    """The ``--additional-python-modules`` list: the pinned lines of the committed Glue requirements."""
+    lines = (line.split("#", 1)[0].strip() for line in GLUE_REQUIREMENTS.read_text().splitlines())
+    return [line for line in lines if line]
+
+
 def ensure_glue_job(glue, s: Settings, contract: Contract) -> str:
     """Create the Glue job definition if missing (Terraform owns it on AWS); returns its name."""
     name = naming.glue_job_name(s.project, s.env, contract.name)
@@ -90,13 +98,14 @@ def ensure_glue_job(glue, s: Settings, contract: Contract) -> str:
         Command={
             "Name": "pythonshell",
             "ScriptLocation": f"s3://{artifacts}/{CODE_PREFIX}etl/glue_job.py",
-            # Glue Python shell offers 3.9 only, while prodml requires 3.11: see the note in pipelines/etl/README.md.
             "PythonVersion": "3.9",
         },
         MaxCapacity=0.0625,
+        # As modules/glue_etl sets them: the wheel built for Python 3.9, its dependencies pinned for 3.9.
         DefaultArguments={
-            "--additional-python-modules": f"s3://{artifacts}/{CODE_PREFIX}wheels/{wheel_name}",
-            "library-set": "analytics",
+            "--extra-py-files": f"s3://{artifacts}/{CODE_PREFIX}wheels/{wheel_name}",
+            "--additional-python-modules": ",".join(glue_python_modules()),
+            "library-set": "none",
             "--glue_database": s.glue_database,
         },
         Description=f"prodml ETL for {contract.name}: raw → processed, validated against the contract",
@@ -125,15 +134,19 @@ def run_etl(
     bucket_mb: int = 32,
     max_rows_per_file: int = 1_000_000,
     script: Path = GLUE_SCRIPT,
+    python: str = sys.executable,
 ) -> dict:
-    """Upload the contract, record a Glue job run, execute the job script, return its result event."""
+    """Upload the contract, record a Glue job run, execute the job script, return its result event.
+
+    ``script`` and ``python`` default to the checkout's script and this interpreter; the packaged script and a
+    Python 3.9 environment holding what Glue installs run the job as the Glue Python shell would."""
     s3 = aws.client("s3", s)
     s3.put_object(Bucket=s.bucket("artifacts"), Key=contract_key(contract), Body=contract.to_yaml().encode())
     glue = aws.client("glue", s)
     job_name = ensure_glue_job(glue, s, contract)
     arguments = job_arguments(s, contract, bucket_mb=bucket_mb, max_rows_per_file=max_rows_per_file)
     run_id = glue.start_job_run(JobName=job_name, Arguments=arguments)["JobRunId"]
-    argv = [sys.executable, str(script), "--JOB_NAME", job_name, "--JOB_RUN_ID", run_id, "--run_id", run_id]
+    argv = [python, str(script), "--JOB_NAME", job_name, "--JOB_RUN_ID", run_id, "--run_id", run_id]
     for name, value in arguments.items():
         argv += [name, value]
     result: dict = {}

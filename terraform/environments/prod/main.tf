@@ -14,6 +14,12 @@ locals {
   vpc_id             = var.existing_network == null ? module.network[0].vpc_id : var.existing_network.vpc_id
   private_subnet_ids = var.existing_network == null ? module.network[0].private_subnet_ids : var.existing_network.private_subnet_ids
   public_subnet_ids  = var.existing_network == null ? module.network[0].public_subnet_ids : var.existing_network.public_subnet_ids
+
+  # The Glue job's dependencies pinned for Python 3.9 (`make glue-lock`): one `name==version` a line.
+  glue_python_modules = [
+    for line in split("\n", file("${path.root}/../../../pipelines/etl/glue/requirements.txt")) :
+    trimspace(line) if trimspace(line) != "" && !startswith(trimspace(line), "#")
+  ]
 }
 
 ################################################################################
@@ -81,6 +87,7 @@ module "glue_etl" {
   data_kms_key_arn = module.data_zones.kms_key_arn
   logs_kms_key_arn = module.cloudwatch.kms_key_arn
   schedule_enabled = var.etl_schedule_enabled
+  python_modules   = local.glue_python_modules
 
   tags = local.tags
 }
