@@ -53,3 +53,17 @@ def test_train_on_aws_builds_a_well_formed_sagemaker_job(training_env, churn_con
     assert job["OutputDataConfig"]["S3OutputPath"] == zones.uri("artifacts", "training/")
     assert job["RoleArn"].endswith(":role/prodml-dev-training")
     # moto answers a fixed MetricDefinitions list, so the definitions are checked by the regex test above.
+
+
+def test_requirements_pin_the_artifact_libraries_and_give_the_rest_declared_ranges():
+    from importlib import metadata
+
+    from prodml.training.launcher import ARTIFACT_LIBRARIES, requirements
+
+    lines = requirements().splitlines()
+    pinned = dict(line.split("==") for line in lines if "==" in line)
+    assert pinned == {name: metadata.version(name) for name in ARTIFACT_LIBRARIES}
+    ranged = {re.split(r"[<>=!~\[]", line, maxsplit=1)[0] for line in lines if "==" not in line}
+    # The lock's own numpy/pandas/pyarrow/onnxruntime need Python 3.11+; the container runs 3.10.
+    assert {"numpy", "pandas", "pyarrow", "onnxruntime", "matplotlib", "pydantic", "pyyaml"} <= ranged
+    assert all(any(op in line for op in "<>") for line in lines if "==" not in line)

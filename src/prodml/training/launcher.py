@@ -1,10 +1,11 @@
 """The AWS launcher: a real SageMaker training job through the SageMaker Python SDK v2 ``SKLearn`` estimator.
 
-The job runs the same ``pipelines/training/train.py`` in the scikit-learn framework container. The source
-directory is staged from this checkout: the entrypoint, the ``prodml`` package and a ``requirements.txt``
-pinning the libraries the artifact was built and is served with. Channels point at the committed dataset
-version's split prefixes; the config channel (contract, run information, baseline profile) is uploaded to
-the artifacts bucket under the job's name first. It never waits for the job (``wait=False``).
+The job runs the same ``pipelines/training/train.py`` in the scikit-learn framework container, whose Python is
+3.10. The source directory is staged from this checkout: the entrypoint, the ``prodml`` package and a
+``requirements.txt`` (see :func:`requirements`) that the container installs before it runs the entrypoint.
+Channels point at the committed dataset version's split prefixes; the config channel (contract, run
+information, baseline profile) is uploaded to the artifacts bucket under the job's name first. It never
+waits for the job (``wait=False``).
 """
 
 from __future__ import annotations
@@ -26,25 +27,15 @@ from prodml.training.metrics import metric_definitions
 from prodml.training.model import Hyperparameters
 from prodml.zones import SPLITS, Zones
 
-FRAMEWORK_VERSION = "1.4-2"  # the newest scikit-learn framework container the SDK knows
+FRAMEWORK_VERSION = "1.4-2"  # the newest scikit-learn framework container the SDK knows; it runs Python 3.10
 INSTANCE_TYPE = "ml.m5.large"
-# Installed over the container's own stack so the pickled pipeline loads in serving unchanged.
-PINNED = (
-    "scikit-learn",
-    "joblib",
-    "numpy",
-    "pandas",
-    "pyarrow",
-    "skl2onnx",
-    "onnxruntime",
-    "matplotlib",
-    "pydantic",
-    "pydantic-settings",
-    "pyyaml",
-    "boto3",
-    "rich",
-    "typer",
-)
+# The libraries whose versions decide the artifact: pinned to this environment's (the lock's, which serving runs
+# too), so the pickled pipeline loads in serving unchanged and the ONNX graph is the one parity was checked on.
+ARTIFACT_LIBRARIES = ("scikit-learn", "joblib", "skl2onnx", "onnx")
+# Everything else comes at prodml's declared ranges (pyproject): the lock's own versions of numpy, pandas,
+# pyarrow, ... need Python 3.11+, while these ranges resolve on the container's 3.10. onnxruntime is among
+# them: training uses it only for the parity check, and the lock's version has no Python 3.10 build.
+REQUIREMENTS_EXTRA = "training"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -80,12 +71,28 @@ def framework_image_uri(region: str) -> str:
 
 
 def requirements() -> str:
+    """``requirements.txt`` for the container: the artifact's libraries pinned, the rest of prodml's core and
+    training dependencies at their declared ranges."""
+    # packaging comes with the SageMaker SDK (the launch extra), which launching needs anyway.
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
     lines = []
-    for name in PINNED:
+    for name in ARTIFACT_LIBRARIES:
         try:
             lines.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:
+            raise RuntimeError(
+                f"cannot pin {name}: it is not installed here (install prodml with the training extra)"
+            ) from None
+    pinned = {canonicalize_name(name) for name in ARTIFACT_LIBRARIES}
+    for spec in metadata.requires("prodml") or []:
+        req = Requirement(spec)
+        if req.marker is not None and not req.marker.evaluate({"extra": REQUIREMENTS_EXTRA}):
             continue
+        if canonicalize_name(req.name) not in pinned:
+            extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+            lines.append(f"{req.name}{extras}{req.specifier}")
     return "\n".join(lines) + "\n"
 
 

@@ -180,15 +180,26 @@ def build_layout(root: Path, hp: dict[str, str], channels: list[str], job_name: 
 
 
 def run_entrypoint(
-    root: Path, job_name: str, hp: dict[str, str], channels: list[str], on_line: Callable[[str], None]
+    root: Path,
+    job_name: str,
+    hp: dict[str, str],
+    channels: list[str],
+    on_line: Callable[[str], None],
+    *,
+    python: str = sys.executable,
+    entrypoint: Path = ENTRYPOINT,
 ) -> None:
-    """Run train.py as the container would; a failure raises with the entrypoint's own reason."""
-    if not ENTRYPOINT.is_file():
-        raise TrainingError(f"training entrypoint {ENTRYPOINT} not found (run from a prodml checkout)")
+    """Run train.py as the container would; a failure raises with the entrypoint's own reason.
+
+    ``python`` and ``entrypoint`` default to this interpreter and the checkout's train.py; a staged
+    ``source_dir`` (:func:`prodml.training.launcher.stage_source_dir`) and another interpreter run the way
+    the SageMaker container runs them."""
+    if not entrypoint.is_file():
+        raise TrainingError(f"training entrypoint {entrypoint} not found (run from a prodml checkout)")
     env = {**os.environ, **container_environment(root, job_name, hp, channels), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, str(ENTRYPOINT), *hyperparameter_args(hp)],
-        cwd=ENTRYPOINT.parent,
+        [python, str(entrypoint), *hyperparameter_args(hp)],
+        cwd=entrypoint.parent,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
