@@ -71,6 +71,7 @@ class LoadedModel:
         self._categorical = list(self.contract.categorical_features)
         self._derived_sources = sorted({d.source for d in self.contract.derived})
         self._model_features = list(self.contract.model_features)
+        self._class_names = [str(_plain(c)) for c in self._classes]
 
     # ---- inputs -------------------------------------------------------------------------------------
     def model_inputs(self, rows: list[dict]) -> dict[str, np.ndarray]:
@@ -145,7 +146,7 @@ class LoadedModel:
         if task is Task.REGRESSION:
             return [{"prediction": float(v)} for v in np.asarray(labels, dtype=np.float64).reshape(-1)]
         results = []
-        classes = [_plain(c) for c in self._classes]
+        classes = self._class_names
         as_bool = self.contract.target.type is FeatureType.BOOL
         for i, label in enumerate(labels):
             value = _plain(label)
@@ -155,7 +156,7 @@ class LoadedModel:
                 if task is Task.BINARY and len(row) == 2:
                     result["probability"] = row[1]
                 else:
-                    result["probabilities"] = dict(zip((str(c) for c in classes), row, strict=False))
+                    result["probabilities"] = dict(zip(classes, row, strict=False))
             results.append(result)
         return results
 
@@ -193,14 +194,31 @@ def _timestamp_array(values: list[datetime | None]) -> pa.Array:
     return pa.Array.from_buffers(_TIMESTAMP, n, [bitmap, pa.py_buffer(micros)], null_count=nulls)
 
 
+# Fixed-width Arrow types whose data buffer numpy reads as is (anything else is cast to float64 first).
+_NUMPY_TYPES = {
+    pa.int8(): np.int8,
+    pa.int16(): np.int16,
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.uint8(): np.uint8,
+    pa.uint16(): np.uint16,
+    pa.uint32(): np.uint32,
+    pa.uint64(): np.uint64,
+    pa.float32(): np.float32,
+    pa.float64(): np.float64,
+}
+
+
 def _float64_values(column: pa.ChunkedArray) -> np.ndarray:
     """A numeric Arrow column as float64 with NaN for missing."""
     parts = []
     for chunk in column.chunks:
-        chunk = pc.cast(chunk, pa.float64())
+        dtype = _NUMPY_TYPES.get(chunk.type)
+        if dtype is None:
+            chunk, dtype = pc.cast(chunk, pa.float64()), np.float64
         bitmap, data = chunk.buffers()
         start, stop = chunk.offset, chunk.offset + len(chunk)
-        values = np.frombuffer(data, dtype=np.float64)[start:stop].copy()
+        values = np.frombuffer(data, dtype=dtype)[start:stop].astype(np.float64)
         if chunk.null_count:
             bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
             values[~bits[start:stop].astype(np.bool_)] = _NAN
