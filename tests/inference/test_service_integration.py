@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 import threading
 import time
@@ -138,6 +139,12 @@ def test_predict_batch_errors_cache_capture_and_observability(platform, artifact
     assert 'prodml_cache_requests_total{result="hit",variant="champion"} 1.0' in metrics
     assert "prodml_model_load_seconds_count" in metrics
     assert "prodml_request_latency_seconds_bucket" in metrics
+    # Every answered request is labelled by its route template, including FastAPI's own /openapi.json and
+    # those refused before routing (the 413); only a path no route serves is "unmatched".
+    assert 'route="/openapi.json",status="200"' in metrics and 'route="/model",status="200"' in metrics
+    assert 'route="/predict",status="413"' in metrics and 'route="/predict",status="422"' in metrics
+    assert 'route="unmatched",status="404"' in metrics
+    assert not re.search(r'route="unmatched",status="[23]', metrics)
 
     # Capture lands in S3, batched, in the documented layout.
     s3 = aws.client("s3", platform.settings)
@@ -183,7 +190,7 @@ def test_predict_batch_errors_cache_capture_and_observability(platform, artifact
     emf = [line for line in lines if "_aws" in line]
     assert emf and all(r["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "prodml/inference" for r in emf)
     predictions, latencies = predictions_and_latencies(lines)
-    # Two predictions, one batch and five 422s; the 413 was refused before any route matched.
+    # Two predictions, one batch and five 422s; the 413 was refused before any model was involved.
     assert len(predictions) == 8
     assert len(latencies) == len(predictions) == sum(r["Requests"] for r in emf)
     assert all(v > 0 for v in latencies) and sum(r["Errors"] for r in emf) == 0

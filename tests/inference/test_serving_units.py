@@ -185,3 +185,94 @@ def test_dockerfile_is_hadolint_clean_and_runs_the_tested_command():
     text = dockerfile.read_text()
     assert 'CMD ["gunicorn", "-c", "gunicorn.conf.py", "app.main:app"]' in text
     assert "HEALTHCHECK" in text and "USER 10001" in text and text.count("FROM ") == 2
+
+
+def _fake_service_app(fast_predict: bool):
+    """The real app around a stand-in service: a 200 for a known row, a 422 naming the field otherwise."""
+    from types import SimpleNamespace
+
+    from app.core.config import InferenceSettings
+    from app.main import create_app
+    from app.serving.service import InvalidRequest, Prediction
+
+    settings = InferenceSettings(dataset="customer_churn", local_mode=True, fast_predict=fast_predict)
+    app = create_app(settings)
+    model = SimpleNamespace(version=3)
+
+    class Service:
+        def __init__(self):
+            self.settings = settings
+            self.store = SimpleNamespace(champion=None, challenger=None, pinned_contract=None)
+            self.keys: list[str | None] = []
+
+        def authorised(self, key):
+            return True
+
+        async def predict_one(self, body, key, request_id):
+            self.keys.append(key)
+            if body != b'{"x":1}':
+                raise InvalidRequest(
+                    [{"field": "x", "reason": "required", "type": "missing"}], model, "champion"
+                )
+            return Prediction({"prediction": True, "probability": 0.75}, model, "champion", False)
+
+    app.state.service = Service()
+    return app
+
+
+def test_predict_fast_path_answers_exactly_as_the_route():
+    from fastapi.testclient import TestClient
+
+    answers = {}
+    for fast in (True, False):
+        app = _fake_service_app(fast)
+        client = TestClient(app)
+        headers = {"X-Request-Id": "r-1", "X-Request-Key": "customer-7", "content-type": "application/json"}
+        good = client.post("/predict", content=b'{"x":1}', headers=headers)
+        bad = client.post("/predict", content=b"{}", headers=headers)
+        assert app.state.service.keys == ["customer-7", "customer-7"]
+        answers[fast] = [
+            (r.status_code, r.content, {k: r.headers[k] for k in ("content-type", "x-request-id")})
+            for r in (good, bad)
+        ] + [(good.headers["x-model-version"], good.headers["x-model-variant"])]
+        metrics = client.get("/metrics").text
+        assert 'model_version="3",route="/predict",status="200",variant="champion"' in metrics
+        assert 'model_version="3",route="/predict",status="422",variant="champion"' in metrics
+    assert answers[True] == answers[False]
+    status, body, _ = answers[True][1]
+    assert status == 422 and b'"field":"x"' in body
+
+
+def test_every_answered_request_is_labelled_by_its_route():
+    from fastapi.testclient import TestClient
+
+    client = TestClient(_fake_service_app(True))
+    for path in ("/health", "/docs", "/redoc", "/openapi.json", "/metrics", "/nope"):
+        client.get(path)
+    metrics = client.get("/metrics").text
+    for route in ("/health", "/docs", "/redoc", "/openapi.json", "/metrics"):
+        assert f'method="GET",model_version="none",route="{route}",status="200"' in metrics, route
+    assert 'route="unmatched",status="404"' in metrics
+    assert 'route="unmatched",status="200"' not in metrics
+
+
+def test_tallied_latencies_land_in_the_buckets_observe_would_use():
+    from app.serving.telemetry import LATENCY_BUCKETS, observe_many
+    from prometheus_client import CollectorRegistry, Histogram
+
+    registry = CollectorRegistry()
+    histogram = Histogram("h", "h", ["k"], buckets=LATENCY_BUCKETS, registry=registry)
+    samples = [0.0001, 0.0005, 0.0007, 0.002, 0.002, 0.03, 0.7, 9.0, 100.0, *LATENCY_BUCKETS]
+    for sample in samples:
+        histogram.labels("one_by_one").observe(sample)
+    observe_many(histogram.labels("batched"), samples)
+
+    def values(label):
+        return {
+            (s.name, s.labels.get("le")): s.value
+            for s in registry.collect().__next__().samples
+            if s.labels["k"] == label and not s.name.endswith("_created")
+        }
+
+    assert values("batched") == values("one_by_one")
+    assert values("batched")[("h_count", None)] == len(samples)

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from .api.routes import health, metrics, model, predict
 from .core.config import InferenceSettings, get_inference_settings
@@ -21,6 +22,7 @@ from .core.logging import configure_logging, flush_lines
 from .core.middleware import ServiceMiddleware
 from .serving.schema import batch_model, example_row, row_model
 from .serving.service import InferenceService
+from .serving.telemetry import TALLY
 
 log = logging.getLogger("prodml.inference")
 
@@ -50,6 +52,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         finally:
             await service.stop()
             flush_lines()
+            TALLY.flush()
 
     app = FastAPI(
         title="prodml inference",
@@ -62,14 +65,21 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.service = InferenceService(settings)
+    routers = (health.router, predict.router, model.router, metrics.router)
+    for router in routers:
+        app.include_router(router)
+    # Every path a route serves (ours and FastAPI's /openapi.json, /docs, /redoc): the middleware labels
+    # requests by these templates before routing, so no answered request is counted as "unmatched".
+    templates = {r.path for r in app.router.routes if isinstance(r, Route)}
+    templates |= {r.path for router in routers for r in router.routes if isinstance(r, Route)}
     app.add_middleware(
         ServiceMiddleware,
         max_body_bytes=settings.max_body_bytes,
         service_name=settings.service_name,
         access_log=settings.access_log,
+        route_templates=frozenset(t for t in templates if "{" not in t),
+        fast_predict=settings.fast_predict,
     )
-    for router in (health.router, predict.router, model.router, metrics.router):
-        app.include_router(router)
     _install_error_handlers(app)
     _install_openapi(app)
     return app

@@ -68,6 +68,10 @@ class InferenceSettings(Settings):
     # ---- operations ---------------------------------------------------------------------------------
     service_name: str = "prodml-inference"
     access_log: bool = Field(default=True, description="One JSON (and EMF) line per request.")
+    fast_predict: bool = Field(
+        default=True,
+        description="Answer POST /predict in the middleware, without FastAPI's routing (same response).",
+    )
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -171,12 +171,12 @@ class InferenceService:
         ckey = cache_key(model.version, row) if cache is not None else ""
         if cache is not None:
             hit = cache.get_now(ckey) if isinstance(cache, MemoryCache) else await cache.get(ckey)
-            telemetry.labelled(telemetry.CACHE, "hit" if hit is not None else "miss", variant).inc()
+            telemetry.TALLY.count(telemetry.CACHE, ("hit" if hit is not None else "miss", variant))
             if hit is not None:
-                telemetry.labelled(telemetry.PREDICTIONS, version, variant).inc()
+                telemetry.TALLY.count(telemetry.PREDICTIONS, (version, variant))
                 return Prediction(hit, model, variant, True)
         result = model.predict([row])[0]
-        telemetry.labelled(telemetry.PREDICTIONS, version, variant).inc()
+        telemetry.TALLY.count(telemetry.PREDICTIONS, (version, variant))
         if cache is not None:
             if isinstance(cache, MemoryCache):
                 cache.set_now(ckey, result)
@@ -199,7 +199,7 @@ class InferenceService:
             raise InvalidRequest(describe_errors(exc), model, variant) from None
         ids = [r.pop(model.contract.id, None) for r in rows]
         results = model.predict(rows)
-        telemetry.labelled(telemetry.PREDICTIONS, str(model.version), variant).inc(len(rows))
+        telemetry.TALLY.count(telemetry.PREDICTIONS, (str(model.version), variant), len(rows))
         if self.capture.sampled():
             self._capture(model, variant, rows, results, ids, request_id)
         return Prediction({"predictions": results}, model, variant, False)

@@ -51,28 +51,64 @@ def error_response(status: int, code: str, message: str, request_id: str | None 
     )
 
 
-def _answer(request: Request, prediction: Prediction, extra: dict[str, Any]) -> Response:
-    info = request.scope.get("prodml")
+def render_prediction(prediction: Prediction, extra: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """A prediction's JSON body and headers (shared by the route and the middleware's fast path)."""
     version = str(prediction.model.version)
-    if info is not None:
-        info["model_version"], info["variant"] = version, prediction.variant
     body = {**prediction.body, "model_version": prediction.model.version, "variant": prediction.variant}
     body.update(extra)
-    return Response(
-        json.dumps(body, separators=(",", ":")).encode(),
-        media_type="application/json",
-        headers={"x-model-version": version, "x-model-variant": prediction.variant},
-    )
+    headers = {"x-model-version": version, "x-model-variant": prediction.variant}
+    return json.dumps(body, separators=(",", ":")).encode(), headers
 
 
-def _failure(request: Request, exc: Exception) -> Response:
-    request_id = request.scope.get("prodml_request_id")
+def render_failure(exc: InvalidRequest | NotReady, request_id: str | None) -> tuple[int, bytes]:
     if isinstance(exc, InvalidRequest):
-        info = request.scope.get("prodml")
-        if info is not None:
-            info["model_version"], info["variant"] = str(exc.model_version), exc.variant
-        return error_response(422, "validation_error", str(exc), request_id, exc.details)
-    return error_response(503, "not_ready", str(exc), request_id)
+        return 422, error_payload("validation_error", str(exc), request_id, exc.details)
+    return 503, error_payload("not_ready", str(exc), request_id)
+
+
+def label(scope, exc_or_prediction) -> None:
+    """Tell the middleware which model version and variant answered (for metrics and the access line)."""
+    info = scope.get("prodml")
+    if info is None:
+        return
+    if isinstance(exc_or_prediction, Prediction):
+        info["model_version"], info["variant"] = (
+            str(exc_or_prediction.model.version),
+            exc_or_prediction.variant,
+        )
+    elif isinstance(exc_or_prediction, InvalidRequest):
+        info["model_version"], info["variant"] = (
+            str(exc_or_prediction.model_version),
+            exc_or_prediction.variant,
+        )
+
+
+async def predict_fast(
+    service, scope, body: bytes, key: str | None, request_id: str
+) -> tuple[int, bytes, dict[str, str]]:
+    """``POST /predict`` for the middleware's fast path: the same service call and the same bytes as
+    :func:`predict` below, without FastAPI's routing, dependency resolution and Response objects."""
+    try:
+        prediction = await service.predict_one(body, key, request_id)
+    except (InvalidRequest, NotReady) as exc:
+        label(scope, exc)
+        status, payload = render_failure(exc, request_id)
+        return status, payload, {}
+    label(scope, prediction)
+    payload, headers = render_prediction(prediction, {"cached": prediction.cached, "request_id": request_id})
+    return 200, payload, headers
+
+
+def _answer(request: Request, prediction: Prediction, extra: dict[str, Any]) -> Response:
+    label(request.scope, prediction)
+    body, headers = render_prediction(prediction, extra)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _failure(request: Request, exc: InvalidRequest | NotReady) -> Response:
+    label(request.scope, exc)
+    status, body = render_failure(exc, request.scope.get("prodml_request_id"))
+    return Response(body, status_code=status, media_type="application/json")
 
 
 @router.post(
