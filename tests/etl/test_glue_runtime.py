@@ -19,6 +19,7 @@ import prodml
 from prodml import aws, sample_data
 from prodml.bootstrap import bootstrap
 from prodml.cli.etl import GLUE_REQUIREMENTS, GLUE_SCRIPT, _job_env, glue_python_modules, run_etl
+from prodml.etl import code_version
 from prodml.ingest import ingest
 from prodml.settings import Settings
 from prodml.zones import Zones, read_committed_manifest
@@ -53,7 +54,7 @@ def glue_runtime(tmp_path_factory, pytestconfig):
             str(GLUE_REQUIREMENTS),
             str(wheel),
         )
-    return python, out / "etl" / "glue_job.py"
+    return python, out / "etl" / "glue_job.py", wheel
 
 
 def land(settings: Settings, contract, tmp_path) -> None:
@@ -84,7 +85,7 @@ def committed_rows(settings: Settings, manifest: dict) -> pa.Table:
 def test_glue_job_on_python_39_commits_the_version_and_rows_of_the_311_run(
     glue_runtime, aws_env, churn_contract, tmp_path, pytestconfig
 ):
-    python_39, packaged_script = glue_runtime
+    python_39, packaged_script, _ = glue_runtime
     # The job imports prodml from what Glue installed, not from this checkout.
     where = subprocess.run(
         [python_39, "-c", "import sys, prodml; print(sys.version_info[:2], prodml.__file__)"],
@@ -125,8 +126,39 @@ def test_glue_job_on_python_39_commits_the_version_and_rows_of_the_311_run(
 
 
 def test_the_glue_environment_is_exactly_the_pinned_modules_plus_the_wheel(glue_runtime):
-    python_39, _ = glue_runtime
+    python_39, _, _ = glue_runtime
     pins = dict(line.lower().split("==") for line in glue_python_modules())
     have = installed(python_39)
     assert have.pop("prodml").endswith(f"prodml-{prodml.__version__}-py3-none-any.whl")
     assert have == pins, "installing the wheel added or changed a dependency the pins do not list"
+
+
+def test_the_job_also_runs_with_the_wheel_only_on_sys_path(
+    glue_runtime, aws_env, churn_contract, tmp_path, tmp_path_factory, pytestconfig, monkeypatch
+):
+    """Glue's documentation does not promise that --extra-py-files wheels are pip-installed rather than
+    put on sys.path as zips; the job must work either way (zipimport: no package file is on disk)."""
+    _, packaged_script, wheel = glue_runtime
+    with timed(pytestconfig, "Glue Python 3.9 environment without the wheel"):
+        python = make_venv(
+            PYTHON_39,
+            tmp_path_factory.mktemp("glue-zip") / "venv",
+            *GLUE_PLATFORM,
+            "-r",
+            str(GLUE_REQUIREMENTS),
+        )
+    monkeypatch.setenv("PYTHONPATH", str(wheel))
+    where = subprocess.run(
+        [python, "-c", "import prodml.etl as e; print(e.__file__); print(e.code_version())"],
+        env=_job_env(aws_env),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert where[0].startswith(str(wheel) + "/"), where  # imported from inside the zip
+    assert where[1] == code_version()
+
+    settings = Settings(env="gluezip")
+    land(settings, churn_contract, tmp_path)
+    result = run_etl(churn_contract, settings, python=python, script=packaged_script)
+    assert result["status"] == "committed" and result["etl_code_version"] == code_version()

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import hashlib
 from functools import cache
-from pathlib import Path
+from importlib import resources
 
 
 @cache
 def code_version() -> str:
     """The ETL code version that enters the dataset version: a hash of the code that shapes the output
     (this package, the contract model and the derived features). Changing any of it makes a new version."""
-    package = Path(__file__).parent
-    files = [*sorted(package.glob("*.py")), package.parent / "contract.py", package.parent / "features.py"]
+    # Through importlib.resources, not the file system: Glue may put the wheel on sys.path as a zip.
+    package, root = resources.files(__name__), resources.files("prodml")
+    modules = sorted((p for p in package.iterdir() if p.name.endswith(".py")), key=lambda p: p.name)
     digest = hashlib.sha256()
-    for path in files:
+    for path in [*modules, root / "contract.py", root / "features.py"]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
