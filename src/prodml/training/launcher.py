@@ -73,7 +73,6 @@ def framework_image_uri(region: str) -> str:
 def requirements() -> str:
     """``requirements.txt`` for the container: the artifact's libraries pinned, the rest of prodml's core and
     training dependencies at their declared ranges."""
-    # packaging comes with the SageMaker SDK (the launch extra), which launching needs anyway.
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
