@@ -57,6 +57,13 @@ def glue_runtime(tmp_path_factory, pytestconfig):
     return python, out / "etl" / "glue_job.py", wheel
 
 
+def run_python(python: str, code: str, settings: Settings) -> str:
+    """stdout of ``python -c code`` in the job's environment."""
+    return subprocess.run(
+        [python, "-c", code], env=_job_env(settings), capture_output=True, text=True, check=True
+    ).stdout
+
+
 def land(settings: Settings, contract, tmp_path) -> None:
     """The same raw objects in every format ETL reads: a dirty CSV sample, JSON lines whose ids overlap it
     (duplicate ids), and parquet."""
@@ -87,13 +94,7 @@ def test_glue_job_on_python_39_commits_the_version_and_rows_of_the_311_run(
 ):
     python_39, packaged_script, _ = glue_runtime
     # The job imports prodml from what Glue installed, not from this checkout.
-    where = subprocess.run(
-        [python_39, "-c", "import sys, prodml; print(sys.version_info[:2], prodml.__file__)"],
-        env=_job_env(aws_env),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    where = run_python(python_39, "import sys, prodml; print(sys.version_info[:2], prodml.__file__)", aws_env)
     assert where.startswith("(3, 9)") and "site-packages" in where and str(REPO / "src") not in where
 
     runs = {}
@@ -148,13 +149,9 @@ def test_the_job_also_runs_with_the_wheel_only_on_sys_path(
             str(GLUE_REQUIREMENTS),
         )
     monkeypatch.setenv("PYTHONPATH", str(wheel))
-    where = subprocess.run(
-        [python, "-c", "import prodml.etl as e; print(e.__file__); print(e.code_version())"],
-        env=_job_env(aws_env),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    where = run_python(
+        python, "import prodml.etl as e; print(e.__file__); print(e.code_version())", aws_env
+    ).split()
     assert where[0].startswith(str(wheel) + "/"), where  # imported from inside the zip
     assert where[1] == code_version()
 
