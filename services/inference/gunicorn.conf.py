@@ -5,6 +5,7 @@ contention), graceful timeouts that outlast an ALB deregistration delay, and Pro
 Every value can be overridden by the environment named beside it.
 """
 
+import gc
 import os
 import shutil
 import tempfile
@@ -57,6 +58,11 @@ def when_ready(server):
     # start-up (runtime import, AWS clients) once here instead of once a worker.
     if server.cfg.preload_app:
         server.app.wsgi().state.service.prepare()
+        # Everything imported and built so far (~170k objects: FastAPI, pydantic, boto3, numpy, ...) lives
+        # as long as the process: move it out of the collector's reach, so a worker's full collection walks
+        # only what the worker made (95 ms -> ~0 a full collection, a p99 spike otherwise; and the pages
+        # stay shared with the master instead of being copied when the collector touches them).
+        gc.freeze()
 
 
 def child_exit(server, worker):

@@ -6,6 +6,7 @@ Nothing heavy happens at import time; the model is loaded in the lifespan, in ea
 
 from __future__ import annotations
 
+import gc
 import logging
 from contextlib import asynccontextmanager
 
@@ -35,6 +36,8 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         service = app.state.service
         await service.start()
+        # What start-up built (the model, its request model, clients) stays: keep it out of full collections.
+        gc.freeze()
         champion = service.store.champion
         log.info(
             "inference service started",
