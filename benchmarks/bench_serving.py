@@ -39,6 +39,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "services" / "inference"))
 
+from app.serving.schema import example_row  # noqa: E402
+
 from prodml import aws  # noqa: E402
 from prodml.bootstrap import bootstrap  # noqa: E402
 from prodml.contract import load_contract  # noqa: E402
@@ -53,16 +55,8 @@ WARMUP_S = 2
 CONNECTIONS = 8
 TREES = 200
 BIN = Path(sys.executable).parent
-ROW = {
-    "tenure_months": 12,
-    "plan": "pro",
-    "monthly_spend": 50.5,
-    "signup_date": "2023-02-01T00:00:00Z",
-    "region": "emea",
-    "support_tickets_90d": 2,
-    "autopay": True,
-    "last_login_days": 3,
-}
+# The request every server gets: the contract's own example row (no column is named outside the contract).
+ROW = example_row(load_contract(CONTRACT))
 
 
 def _tests_module(relative: str):
