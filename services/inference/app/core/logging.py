@@ -57,8 +57,32 @@ FLUSH_S = 0.25
 FLUSH_LINES = 512
 
 _pending: list[str] = []
-_flush_scheduled = False
 _before_flush: list[Callable[[], Iterable[dict]]] = []  # more lines for each flush (aggregated EMF records)
+
+
+class Deferred:
+    """Call ``fn`` once, ``delay_s`` after the first :meth:`soon` that finds nothing scheduled, on the running
+    event loop; with no loop (a script, a unit test) nothing would come back, so call it at once. The hot
+    path's buffers (access lines here, metric counts in telemetry) flush through it."""
+
+    def __init__(self, fn: Callable[[], None], delay_s: float):
+        self.fn, self.delay_s = fn, delay_s
+        self._scheduled = False
+
+    def soon(self) -> None:
+        if self._scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.fn()
+            return
+        self._scheduled = True
+        loop.call_later(self.delay_s, self._run)
+
+    def _run(self) -> None:
+        self._scheduled = False
+        self.fn()
 
 
 def on_flush(callback: Callable[[], Iterable[dict]]) -> None:
@@ -67,24 +91,15 @@ def on_flush(callback: Callable[[], Iterable[dict]]) -> None:
 
 def write_line(payload: dict) -> None:
     """Queue one JSON line for stdout."""
-    global _flush_scheduled
     payload.setdefault("ts", round(time.time(), 3))
     _pending.append(json.dumps(payload, default=str, separators=(",", ":")))
     if len(_pending) >= FLUSH_LINES:
         flush_lines()
-    elif not _flush_scheduled:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no event loop (a script, a unit test): nothing will come back to flush
-            flush_lines()
-            return
-        _flush_scheduled = True
-        loop.call_later(FLUSH_S, flush_lines)
+    else:
+        _deferred_flush.soon()
 
 
 def flush_lines() -> None:
-    global _flush_scheduled
-    _flush_scheduled = False
     for callback in _before_flush:
         _pending.extend(json.dumps(p, default=str, separators=(",", ":")) for p in callback())
     if _pending:
@@ -92,3 +107,6 @@ def flush_lines() -> None:
         _pending.clear()
         sys.stdout.write(text)
         sys.stdout.flush()
+
+
+_deferred_flush = Deferred(flush_lines, FLUSH_S)

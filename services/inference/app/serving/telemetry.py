@@ -7,7 +7,6 @@ the default in-process registry is used.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import math
 import os
@@ -23,6 +22,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from ..core.logging import Deferred
 
 EMF_NAMESPACE = "prodml/inference"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -95,33 +96,21 @@ class Tally:
     def __init__(self) -> None:
         self._counts: dict[tuple, float] = {}
         self._latencies: dict[tuple, list[float]] = {}
-        self._scheduled = False
+        self._deferred = Deferred(self.flush, self.FLUSH_S)
 
     def count(self, metric, values: tuple[str, ...], amount: float = 1.0) -> None:
         key = (metric, values)
         self._counts[key] = self._counts.get(key, 0.0) + amount
-        if not self._scheduled:
-            self._schedule()
+        self._deferred.soon()
 
     def observe(self, histogram, values: tuple[str, ...], seconds: float) -> None:
         samples = self._latencies.get((histogram, values))
         if samples is None:
             samples = self._latencies[(histogram, values)] = []
         samples.append(seconds)
-        if not self._scheduled:
-            self._schedule()
-
-    def _schedule(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no event loop (a script, a unit test): write through
-            self.flush()
-            return
-        self._scheduled = True
-        loop.call_later(self.FLUSH_S, self.flush)
+        self._deferred.soon()
 
     def flush(self) -> None:
-        self._scheduled = False
         counts, self._counts = self._counts, {}
         latencies, self._latencies = self._latencies, {}
         for (metric, values), amount in counts.items():
