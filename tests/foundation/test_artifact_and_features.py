@@ -55,3 +55,40 @@ def test_derived_features_come_from_the_contract(churn_contract):
     assert table.column("signup_month").to_pylist() == [12, None]
     again = derive_columns(churn_contract, table)  # idempotent: replaces, never duplicates
     assert again.column_names == table.column_names
+
+
+@pytest.mark.parametrize("transform", ["year", "month", "day_of_week", "day_of_year", "hour", "epoch_days"])
+def test_derived_values_agree_with_the_arrow_calendar(transform):
+    # Arrow's calendar kernels are an independent implementation: any length (one row or a column), either
+    # side of the epoch, leap days included.
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from prodml.features import derive_values
+
+    rng = np.random.default_rng(7)
+    micros = np.concatenate(
+        [
+            rng.integers(-2_208_988_800_000_000, 4_102_444_800_000_000, 5000),  # 1900 .. 2100
+            [0, -1, 951_782_400_000_000, 1_709_164_800_000_000],  # the epoch, just before it, 2000-02-29
+        ]
+    )
+    stamps = pa.array(micros, pa.timestamp("us", tz="UTC"))
+    if transform == "epoch_days":
+        expected = micros / 86_400_000_000
+    else:
+        expected = getattr(pc, transform)(stamps).to_numpy()
+    assert np.array_equal(derive_values(transform, micros), expected)
+    assert derive_values(transform, micros[:1]).tolist() == expected[:1].tolist()  # one row, as serving
+
+
+def test_derived_columns_keep_nulls_and_chunks(churn_contract):
+    stamp = pa.timestamp("us", tz="UTC")
+    source = pa.chunked_array(
+        [pa.array([dt.datetime(1969, 12, 31, 23, 59, tzinfo=dt.UTC), None], stamp), pa.array([], stamp)]
+    )
+    table = derive_columns(churn_contract, pa.table({"signup_date": source}))
+    assert table.column("signup_year").to_pylist() == [1969, None]
+    assert table.column("signup_month").type == pa.int64()
+    naive = pa.table({"signup_date": pa.array([dt.datetime(2024, 2, 29, 12)], pa.timestamp("ns"))})
+    assert derive_columns(churn_contract, naive).column("signup_month").to_pylist() == [2]  # naive is UTC
