@@ -125,6 +125,48 @@ def test_onnx_and_joblib_paths_agree_and_tampering_is_refused(artifacts, churn_c
         load_artifact(pack(broken, tmp_path / "broken.tar.gz"), 9, work_dir=tmp_path)
 
 
+def test_serving_inputs_are_the_etl_features(tmp_path):
+    # Every transform, from a nullable timestamp: the model inputs serving builds from request rows must be
+    # the processed-zone columns ETL writes (derive_columns), with NaN where ETL has a null.
+    import numpy as np
+    import pyarrow as pa
+
+    from app.serving.model import LoadedModel
+    from app.serving.schema import row_model
+    from prodml.features import derive_columns
+
+    transforms = ["year", "month", "day_of_week", "day_of_year", "hour", "epoch_days"]
+    spec = {
+        **ANY_CONTRACT,
+        "features": [*ANY_CONTRACT["features"], {"name": "sold_at", "type": "timestamp", "nullable": True}],
+        "derived": [{"name": f"sold_{t}", "source": "sold_at", "transform": t} for t in transforms],
+    }
+    contract = parse_contract(spec)
+    Row = row_model(contract)
+    stamps = ["1969-12-31T23:30:00Z", None, "2024-02-29T13:05:00+02:00", "2100-12-31T00:00:00"]
+    rows = [Row.model_validate({**GOOD, "sold_at": s}).model_dump() for s in stamps]
+    model = LoadedModel(
+        version=1,
+        contract=contract,
+        directory=tmp_path,
+        lineage={},
+        metrics={},
+        backend="joblib",
+        load_seconds=0.0,
+        request_model=Row,
+        _predictor=None,
+    )
+    inputs = model.model_inputs(rows)
+    etl = derive_columns(
+        contract, pa.table({"sold_at": pa.array([r["sold_at"] for r in rows], pa.timestamp("us", tz="UTC"))})
+    )
+    for t in transforms:
+        expected = np.array([np.nan if v is None else v for v in etl.column(f"sold_{t}").to_pylist()])
+        np.testing.assert_array_equal(inputs[f"sold_{t}"], expected, err_msg=t)
+    assert inputs["sold_hour"][2] == 11  # 13:05 at +02:00 is 11:05 UTC, as ETL reads it
+    assert inputs["rooms"].tolist() == [3.0] * 4 and np.isnan(inputs["garden"]).all()
+
+
 def test_routes_never_leak_a_stack_trace(monkeypatch):
     from app.api.deps import get_service
     from app.core.config import InferenceSettings

@@ -1,8 +1,8 @@
 """A loaded, verified model and how it predicts: the ONNX fast path or the scikit-learn pipeline.
 
 Only artifacts that :func:`prodml.artifact.unpack` verified against their lineage hashes are loaded. Model
-inputs are built from the contract: the request's features as an Arrow table, derived features added by
-:func:`prodml.features.derive_columns` (the same function ETL uses, so serving cannot skew), then the
+inputs are built from the contract: the request's features, derived features computed by
+:func:`prodml.features.derive_values` (the implementation ETL uses, so serving cannot skew), then the
 contract's ``model_features`` in order. This module must never name a column.
 """
 
@@ -18,21 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel
 
 from prodml import artifact
 from prodml.contract import Contract, FeatureType, Task, parse_contract
-from prodml.features import derive_columns
+from prodml.features import derive_values
 
 from .schema import row_model
 
 log = logging.getLogger("prodml.inference.model")
 
 _NAN = float("nan")
-_TIMESTAMP = pa.timestamp("us", tz="UTC")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _ONNX_DTYPES = {
@@ -66,49 +63,74 @@ class LoadedModel:
 
     def __post_init__(self) -> None:
         # The contract's feature lists are computed properties: resolve them once, not once a request.
-        types = {f.name: f.type for f in self.contract.features}
-        self._base_numeric = [n for n in self.contract.numeric_features if n in types]
-        self._categorical = list(self.contract.categorical_features)
-        self._derived_sources = sorted({d.source for d in self.contract.derived})
-        self._model_features = list(self.contract.model_features)
+        contract = self.contract
+        types = {f.name: f.type for f in contract.features}
+        self._base_numeric = [n for n in contract.numeric_features if n in types]
+        self._categorical = list(contract.categorical_features)
+        self._model_features = list(contract.model_features)
         self._class_names = [str(_plain(c)) for c in self._classes]
+        # Numeric inputs are built as one float64 matrix, a row a feature (base, then derived), so a
+        # request costs one allocation and, for ONNX, one cast, whatever the feature count.
+        self._numeric = self._base_numeric + [d.name for d in contract.derived]
+        row_of = {name: i for i, name in enumerate(self._numeric)}
+        self._derived_plan = [
+            (source, [(row_of[d.name], d.transform) for d in contract.derived if d.source == source])
+            for source in sorted({d.source for d in contract.derived})
+        ]
+        self._feed_plan = [(name, row_of.get(column), dtype) for name, column, dtype in self._onnx_inputs]
 
     # ---- inputs -------------------------------------------------------------------------------------
-    def model_inputs(self, rows: list[dict]) -> dict[str, np.ndarray]:
-        """Validated request rows → one column a model feature, in the documented artifact encoding:
-        numbers (bool as 0/1) as float64 with NaN for missing, categories as str with "" for missing.
+    def _encode(self, rows: list[dict]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Validated request rows → (numeric matrix, a row a numeric feature; categorical columns), in the
+        documented artifact encoding: numbers (bool as 0/1) as float64 with NaN for missing, categories as
+        str with "" for missing.
 
-        Derived features come from :func:`prodml.features.derive_columns` on an Arrow table of their
-        source columns, so they are computed exactly as ETL computed them for training.
+        Derived features come from :func:`prodml.features.derive_values`, the implementation ETL applies to
+        whole columns, so they are computed exactly as ETL computed them for training.
         """
-        contract = self.contract
-        columns: dict[str, np.ndarray] = {}
-        for name in self._base_numeric:
-            columns[name] = np.array([_NAN if r[name] is None else r[name] for r in rows], dtype=np.float64)
-        for name in self._categorical:
-            columns[name] = np.array(["" if r[name] is None else r[name] for r in rows], dtype=object)
-        if contract.derived:
-            sources = pa.Table.from_arrays(
-                [_timestamp_array([r[s] for r in rows]) for s in self._derived_sources],
-                names=self._derived_sources,
+        numeric = np.empty((len(self._numeric), len(rows)), dtype=np.float64)
+        for i, name in enumerate(self._base_numeric):
+            numeric[i] = [r[name] for r in rows]  # None becomes NaN
+        for source, targets in self._derived_plan:
+            stamps = [r[source] for r in rows]
+            micros = np.array(
+                [0 if v is None else (v - _EPOCH) // _MICROSECOND for v in stamps], dtype=np.int64
             )
-            derived = derive_columns(contract, sources)
-            for d in contract.derived:
-                columns[d.name] = _float64_values(derived.column(d.name))
-        return columns
+            missing = [i for i, v in enumerate(stamps) if v is None]
+            for index, transform in targets:
+                numeric[index] = derive_values(transform, micros)
+                if missing:
+                    numeric[index, missing] = _NAN
+        categorical = {
+            name: np.array(["" if r[name] is None else r[name] for r in rows], dtype=object)
+            for name in self._categorical
+        }
+        return numeric, categorical
+
+    def model_inputs(self, rows: list[dict]) -> dict[str, np.ndarray]:
+        """Validated request rows → one column a model feature (see :meth:`_encode` for the encoding)."""
+        numeric, categorical = self._encode(rows)
+        return {**{name: numeric[i] for i, name in enumerate(self._numeric)}, **categorical}
 
     # ---- prediction ---------------------------------------------------------------------------------
     def predict(self, rows: list[dict]) -> list[dict]:
-        table = self.model_inputs(rows)
         if self.backend == "onnx":
-            return self._predict_onnx(table)
-        return self._predict_sklearn(table)
+            return self._predict_onnx(*self._encode(rows))
+        return self._predict_sklearn(self.model_inputs(rows))
 
-    def _predict_onnx(self, table: dict[str, np.ndarray]) -> list[dict]:
-        feeds = {
-            name: (table[column] if dtype is None else table[column].astype(dtype, copy=False)).reshape(-1, 1)
-            for name, column, dtype in self._onnx_inputs
-        }
+    def _predict_onnx(self, numeric: np.ndarray, categorical: dict[str, np.ndarray]) -> list[dict]:
+        n = numeric.shape[1]
+        cast: dict[Any, np.ndarray] = {}  # the numeric matrix in each dtype the model's inputs ask for
+        feeds = {}
+        for name, row, dtype in self._feed_plan:
+            if row is None:
+                column = categorical[name]
+                feeds[name] = (column if dtype is None else column.astype(dtype)).reshape(n, 1)
+                continue
+            matrix = cast.get(dtype)
+            if matrix is None:
+                matrix = cast[dtype] = numeric if dtype is None else numeric.astype(dtype, copy=False)
+            feeds[name] = matrix[row].reshape(n, 1)  # a view: each row of the matrix is contiguous
         outputs = dict(zip(self._onnx_outputs, self._predictor.run(self._onnx_outputs, feeds), strict=True))
         if self.contract.target.task is Task.REGRESSION:
             values = outputs.get("variable", next(iter(outputs.values())))
@@ -144,16 +166,18 @@ class LoadedModel:
     def _shape(self, labels: np.ndarray, scores: np.ndarray | None) -> list[dict]:
         task = self.contract.target.task
         if task is Task.REGRESSION:
-            return [{"prediction": float(v)} for v in np.asarray(labels, dtype=np.float64).reshape(-1)]
+            return [{"prediction": v} for v in np.asarray(labels, dtype=np.float64).reshape(-1).tolist()]
         results = []
         classes = self._class_names
         as_bool = self.contract.target.type is FeatureType.BOOL
-        for i, label in enumerate(labels):
+        two_class = task is Task.BINARY and scores is not None and scores.shape[1] == 2
+        rows = np.asarray(scores, dtype=np.float64).tolist() if scores is not None else None
+        for i, label in enumerate(labels.tolist()):
             value = _plain(label)
             result: dict[str, Any] = {"prediction": bool(value) if as_bool else value}
-            if scores is not None:
-                row = [round(float(p), 6) for p in scores[i]]
-                if task is Task.BINARY and len(row) == 2:
+            if rows is not None:
+                row = [round(p, 6) for p in rows[i]]
+                if two_class:
                     result["probability"] = row[1]
                 else:
                     result["probabilities"] = dict(zip(classes, row, strict=False))
@@ -178,52 +202,6 @@ class LoadedModel:
 
     def close(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
-
-
-# Arrow arrays in and out of the request path go through their buffers: pa.array() and .to_numpy() import
-# pandas (0.4 s at the first request) to check for pandas inputs, and neither is needed for one column.
-def _timestamp_array(values: list[datetime | None]) -> pa.Array:
-    """UTC datetimes (None for missing) as an Arrow timestamp[us, UTC] array."""
-    n = len(values)
-    micros = np.fromiter(
-        (0 if v is None else (v - _EPOCH) // _MICROSECOND for v in values), dtype=np.int64, count=n
-    )
-    valid = np.fromiter((v is not None for v in values), dtype=np.bool_, count=n)
-    nulls = n - int(valid.sum())
-    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
-    return pa.Array.from_buffers(_TIMESTAMP, n, [bitmap, pa.py_buffer(micros)], null_count=nulls)
-
-
-# Fixed-width Arrow types whose data buffer numpy reads as is (anything else is cast to float64 first).
-_NUMPY_TYPES = {
-    pa.int8(): np.int8,
-    pa.int16(): np.int16,
-    pa.int32(): np.int32,
-    pa.int64(): np.int64,
-    pa.uint8(): np.uint8,
-    pa.uint16(): np.uint16,
-    pa.uint32(): np.uint32,
-    pa.uint64(): np.uint64,
-    pa.float32(): np.float32,
-    pa.float64(): np.float64,
-}
-
-
-def _float64_values(column: pa.ChunkedArray) -> np.ndarray:
-    """A numeric Arrow column as float64 with NaN for missing."""
-    parts = []
-    for chunk in column.chunks:
-        dtype = _NUMPY_TYPES.get(chunk.type)
-        if dtype is None:
-            chunk, dtype = pc.cast(chunk, pa.float64()), np.float64
-        bitmap, data = chunk.buffers()
-        start, stop = chunk.offset, chunk.offset + len(chunk)
-        values = np.frombuffer(data, dtype=dtype)[start:stop].astype(np.float64)
-        if chunk.null_count:
-            bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
-            values[~bits[start:stop].astype(np.bool_)] = _NAN
-        parts.append(values)
-    return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
 
 
 def _plain(value: Any) -> Any:
