@@ -260,10 +260,12 @@ def test_hot_swap_and_rollback_under_load_fail_no_request(platform, artifacts, s
     assert Counter(load.versions)[v2] > 0
     assert server.get("/ready").json()["model_version"] == v1
     # Both workers are idle now, so a scrape (whichever worker answers it) counts every request.
-    counted = re.findall(
-        r'prodml_requests_total\{[^}]*route="/predict",status="200"[^}]*\} (\S+)', server.get("/metrics").text
-    )
+    metrics = server.get("/metrics").text
+    counted = re.findall(r'prodml_requests_total\{[^}]*route="/predict",status="200"[^}]*\} (\S+)', metrics)
     assert sum(float(n) for n in counted) == load.statuses[200]
+    # Every row went through the micro-batcher, across the swaps, and was answered from its batch.
+    batched = re.findall(r"prodml_micro_batch_rows_sum\{[^}]*\} (\S+)", metrics)
+    assert sum(float(n) for n in batched) == load.statuses[200]
 
 
 def test_canary_split_is_sticky_and_reported_per_variant(platform, artifacts, serve):

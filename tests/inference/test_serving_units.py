@@ -125,14 +125,48 @@ def test_onnx_and_joblib_paths_agree_and_tampering_is_refused(artifacts, churn_c
         load_artifact(pack(broken, tmp_path / "broken.tar.gz"), 9, work_dir=tmp_path)
 
 
+def test_micro_batches_predict_together_and_exactly_as_alone(artifacts, churn_contract, tmp_path):
+    import asyncio
+
+    from app.serving.batching import MicroBatcher
+    from app.serving.model import load_artifact
+    from app.serving.schema import example_row
+
+    onnx = load_artifact(artifacts["a"], 1, work_dir=tmp_path)
+    joblib = load_artifact(artifacts["a"], 1, work_dir=tmp_path, use_onnx=False)
+    base = onnx.request_model(**example_row(churn_contract)).model_dump()
+    rows = [{**base, "tenure_months": 7 * i, "monthly_spend": None if i % 3 else 9.5 * i} for i in range(10)]
+    alone = {id(m): [m.predict([r])[0] for r in rows] for m in (onnx, joblib)}
+    batches = []
+    batcher = MicroBatcher(4, on_batch=lambda model, n: batches.append((model.backend, n)))
+
+    async def together(requests):
+        return await asyncio.gather(*(batcher.predict(m, r) for m, r in requests), return_exceptions=True)
+
+    # One loop turn: each model's rows in calls of at most 4, never mixed across models.
+    results = asyncio.run(together([(m, r) for r in rows for m in (onnx, joblib)]))
+    assert results[0::2] == alone[id(onnx)] and results[1::2] == alone[id(joblib)]
+    assert sorted(batches) == sorted(
+        [("onnx", 4), ("onnx", 4), ("onnx", 2), ("joblib", 4), ("joblib", 4), ("joblib", 2)]
+    )
+
+    # A row the model cannot take fails its own request only; its batch-mates are answered.
+    batches.clear()
+    broken = {k: v for k, v in base.items() if k != "plan"}
+    results = asyncio.run(together([(onnx, rows[0]), (onnx, broken), (onnx, rows[1])]))
+    assert results[0] == alone[id(onnx)][0] and results[2] == alone[id(onnx)][1]
+    assert isinstance(results[1], KeyError)
+    assert batches == [("onnx", 1), ("onnx", 1)]
+
+
 def test_serving_inputs_are_the_etl_features(tmp_path):
     # Every transform, from a nullable timestamp: the model inputs serving builds from request rows must be
     # the processed-zone columns ETL writes (derive_columns), with NaN where ETL has a null.
     import numpy as np
     import pyarrow as pa
-
     from app.serving.model import LoadedModel
     from app.serving.schema import row_model
+
     from prodml.features import derive_columns
 
     transforms = ["year", "month", "day_of_week", "day_of_year", "hour", "epoch_days"]
@@ -167,13 +201,14 @@ def test_serving_inputs_are_the_etl_features(tmp_path):
     assert inputs["rooms"].tolist() == [3.0] * 4 and np.isnan(inputs["garden"]).all()
 
 
-def test_routes_never_leak_a_stack_trace(monkeypatch):
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "fastapi-route"])
+def test_routes_never_leak_a_stack_trace(fast, capsys):
     from app.api.deps import get_service
     from app.core.config import InferenceSettings
     from app.main import create_app
     from fastapi.testclient import TestClient
 
-    app = create_app(InferenceSettings(dataset="customer_churn", local_mode=True))
+    app = create_app(InferenceSettings(dataset="customer_churn", local_mode=True, fast_predict=fast))
 
     class Exploding:
         settings = app.state.service.settings
@@ -191,6 +226,9 @@ def test_routes_never_leak_a_stack_trace(monkeypatch):
     body = response.json()
     assert body["error"]["code"] == "internal_error" and body["request_id"]
     assert "secret internal detail" not in response.text and "Traceback" not in response.text
+    assert response.headers["x-request-id"] == body["request_id"]
+    logged = [line for line in capsys.readouterr().out.splitlines() if "Traceback" in line]
+    assert len(logged) == 1 and "secret internal detail" in logged[0]  # the traceback is logged, once
 
 
 def test_settings_refuse_to_run_open_outside_local_mode():

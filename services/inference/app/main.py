@@ -28,6 +28,21 @@ from .serving.telemetry import TALLY
 log = logging.getLogger("prodml.inference")
 
 
+class InferenceApp(FastAPI):
+    """FastAPI with :class:`ServiceMiddleware` outside its whole stack, not inside its error middleware as
+    ``add_middleware`` would put it: the middleware answers every request's id, limits, key check and
+    metrics, and ``POST /predict`` on its fast path, so that request need not pass through three layers of
+    FastAPI's own (server errors, OpenTelemetry exceptions, body limits) that only forward it."""
+
+    service_middleware: dict | None = None
+
+    def build_middleware_stack(self):
+        stack = super().build_middleware_stack()
+        if self.service_middleware is None:
+            return stack
+        return ServiceMiddleware(stack, **self.service_middleware)
+
+
 def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     settings = settings or get_inference_settings()
     configure_logging(settings.log_level)
@@ -57,7 +72,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
             flush_lines()
             TALLY.flush()
 
-    app = FastAPI(
+    app = InferenceApp(
         title="prodml inference",
         description="Predictions from the registry's champion model; request schema generated from the data "
         "contract the model was trained on.",
@@ -75,14 +90,13 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     # requests by these templates before routing, so no answered request is counted as "unmatched".
     templates = {r.path for r in app.router.routes if isinstance(r, Route)}
     templates |= {r.path for router in routers for r in router.routes if isinstance(r, Route)}
-    app.add_middleware(
-        ServiceMiddleware,
-        max_body_bytes=settings.max_body_bytes,
-        service_name=settings.service_name,
-        access_log=settings.access_log,
-        route_templates=frozenset(t for t in templates if "{" not in t),
-        fast_predict=settings.fast_predict,
-    )
+    app.service_middleware = {
+        "max_body_bytes": settings.max_body_bytes,
+        "service_name": settings.service_name,
+        "access_log": settings.access_log,
+        "route_templates": frozenset(t for t in templates if "{" not in t),
+        "fast_predict": settings.fast_predict,
+    }
     _install_error_handlers(app)
     _install_openapi(app)
     return app
@@ -99,6 +113,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return respond(request, exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception):
+        # The answer only: ServiceMiddleware, outside, logs the exception with its traceback.
+        return respond(
+            request, 500, "internal_error", "internal error; quote the request id when reporting it"
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):

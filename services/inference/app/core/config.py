@@ -44,6 +44,13 @@ class InferenceSettings(Settings):
     max_body_bytes: int = Field(default=1 << 20, gt=0, description="Larger request bodies get 413.")
     max_batch_rows: int = Field(default=1000, gt=0, description="Most rows one /predict/batch takes.")
 
+    micro_batch_rows: int = Field(
+        default=32,
+        ge=1,
+        description="Most single-row requests predicted in one model call when they arrive together "
+        "(micro-batching); 1 turns it off.",
+    )
+
     # ---- cache --------------------------------------------------------------------------------------
     cache_enabled: bool = True
     cache_ttl_s: float = Field(default=300.0, gt=0)

@@ -22,6 +22,7 @@ from prodml import aws
 
 from ..core.config import InferenceSettings
 from . import telemetry
+from .batching import MicroBatcher
 from .cache import MemoryCache, PredictionCache, build_cache, cache_key
 from .capture import CaptureWriter
 from .model import LoadedModel
@@ -56,6 +57,10 @@ def _record_load(model: LoadedModel, variant: str) -> None:
     telemetry.MODEL_LOAD.labels(variant, model.backend).observe(model.load_seconds)
 
 
+def _record_batch(model: LoadedModel, rows: int) -> None:
+    telemetry.TALLY.observe(telemetry.MICRO_BATCH, (str(model.version),), rows)
+
+
 class InferenceService:
     def __init__(self, settings: InferenceSettings):
         self.settings = settings
@@ -73,6 +78,7 @@ class InferenceService:
             on_drop=lambda n: telemetry.CAPTURE.labels("dropped").inc(n),
             on_write=lambda n: telemetry.CAPTURE.labels("written").inc(n),
         )
+        self.batcher = MicroBatcher(settings.micro_batch_rows, on_batch=_record_batch)
         self._api_key: str | None = (
             settings.api_key.get_secret_value() if settings.api_key is not None else None
         )
@@ -175,7 +181,7 @@ class InferenceService:
             if hit is not None:
                 telemetry.TALLY.count(telemetry.PREDICTIONS, (version, variant))
                 return Prediction(hit, model, variant, True)
-        result = model.predict([row])[0]
+        result = await self.batcher.predict(model, row)
         telemetry.TALLY.count(telemetry.PREDICTIONS, (version, variant))
         if cache is not None:
             if isinstance(cache, MemoryCache):

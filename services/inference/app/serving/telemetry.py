@@ -42,6 +42,12 @@ LATENCY = Histogram(
 PREDICTIONS = Counter(
     "prodml_predictions_total", "Rows predicted, by model version and variant.", ["model_version", "variant"]
 )
+MICRO_BATCH = Histogram(
+    "prodml_micro_batch_rows",
+    "Rows predicted together, by model version: single-row requests ready in the same event-loop turn.",
+    ["model_version"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 CACHE = Counter("prodml_cache_requests_total", "Prediction cache lookups by result.", ["result", "variant"])
 MODEL_LOAD = Histogram(
     "prodml_model_load_seconds",
@@ -103,11 +109,11 @@ class Tally:
         self._counts[key] = self._counts.get(key, 0.0) + amount
         self._deferred.soon()
 
-    def observe(self, histogram, values: tuple[str, ...], seconds: float) -> None:
+    def observe(self, histogram, values: tuple[str, ...], value: float) -> None:
         samples = self._latencies.get((histogram, values))
         if samples is None:
             samples = self._latencies[(histogram, values)] = []
-        samples.append(seconds)
+        samples.append(value)
         self._deferred.soon()
 
     def flush(self) -> None:
