@@ -4,9 +4,9 @@ request schema is filled in from the same model by ``app.main``."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
@@ -57,7 +57,7 @@ def render_prediction(prediction: Prediction, extra: dict[str, Any]) -> tuple[by
     body = {**prediction.body, "model_version": prediction.model.version, "variant": prediction.variant}
     body.update(extra)
     headers = {"x-model-version": version, "x-model-variant": prediction.variant}
-    return json.dumps(body, separators=(",", ":")).encode(), headers
+    return orjson.dumps(body), headers
 
 
 def render_failure(exc: InvalidRequest | NotReady, request_id: str | None) -> tuple[int, bytes]:
