@@ -5,7 +5,8 @@ at 8 concurrent connections (wrk, one thread) on this machine's cores:
 
 - prodml     gunicorn + uvicorn workers (one a core), the Dockerfile's CMD; measured with the prediction
              cache on (repeated identical requests are cache hits) and off (every request runs the model:
-             the real fast path, ONNX Runtime)
+             the real fast path, ONNX Runtime), and, for information, cache off without micro-batching
+             (PRODML_MICRO_BATCH_ROWS=1: every request its own model call)
 - baseline   services the tutorial way: FastAPI + joblib.load + model.predict_proba, one uvicorn process
 - floor      FastAPI with the same request schema and no model, on the same gunicorn worker count
 
@@ -15,7 +16,8 @@ both prodml servers (the larger counts for the target).
 The servers run side by side and are measured in turns, ``--rounds`` times (default 2); each figure is the
 median over the rounds, so a burst of other load on the machine moves all of them, not one. prodml's
 ``POST /predict`` is answered by its middleware, without FastAPI's routing (see
-services/inference/app/core/middleware.py); the floor is plain FastAPI. prodml also pays for what the floor
+services/inference/app/core/middleware.py), and the rows of requests a worker has read together are
+predicted in one model call (app/serving/batching.py); the floor is plain FastAPI. prodml also pays for what the floor
 does not do: request ids, API-key check, Prometheus metrics, a JSON access line, 10% data capture to S3.
 Writes .prodml/bench/serving.json. Targets: ≥40x baseline req/s, ≥0.8x floor, p99 ≤ 15 ms, cold ≤ 2 s.
 """
@@ -227,7 +229,7 @@ def main() -> None:
         logs = work / "logs"
         logs.mkdir()
 
-        def prodml(cache: bool) -> tuple[subprocess.Popen, str, float]:
+        def prodml(cache: bool, batch: bool = True) -> tuple[subprocess.Popen, str, float]:
             port = free_port()
             started = time.monotonic()
             process = subprocess.Popen(
@@ -238,6 +240,9 @@ def main() -> None:
                     "PRODML_BIND": f"127.0.0.1:{port}",
                     "PRODML_DATASET": contract.name,
                     "PRODML_CACHE_ENABLED": str(cache).lower(),
+                    "PRODML_MICRO_BATCH_ROWS": os.environ.get("PRODML_MICRO_BATCH_ROWS", "32")
+                    if batch
+                    else "1",
                     "PRODML_MODEL_DIR": str(work / f"models-{port}"),
                     "PROMETHEUS_MULTIPROC_DIR": str(work / f"prom-{port}"),
                 },
@@ -257,6 +262,7 @@ def main() -> None:
             _, servers[key], cold = prodml(cache=cache)
             colds.append(round(cold, 3))
             print(f"  {key}: {cold:.2f} s")
+        _, servers["prodml_unbatched"], _ = prodml(cache=False, batch=False)
         results["cold_start_s"] = max(colds)
         results["cold_starts_s"] = colds
 
@@ -295,6 +301,7 @@ def main() -> None:
         names = {
             "prodml_no_cache": "prodml (no cache)",
             "prodml_cache": "prodml (cache)",
+            "prodml_unbatched": "prodml (unbatched)",
             "baseline": "naive baseline",
             "floor": "FastAPI floor",
         }
@@ -313,7 +320,7 @@ def main() -> None:
             results[key]["rounds"] = measured
 
         base, floor = results["baseline"]["rps"], results["floor"]["rps"]
-        for key in ("prodml_no_cache", "prodml_cache"):
+        for key in ("prodml_no_cache", "prodml_cache", "prodml_unbatched"):
             results[key]["x_baseline"] = round(results[key]["rps"] / base, 1)
             results[key]["x_floor"] = round(results[key]["rps"] / floor, 2)
         targets = {
@@ -325,16 +332,17 @@ def main() -> None:
         }
         results["targets"] = targets
         print()
-        print(f"  {'':<18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x baseline':>11} {'x floor':>8}")
+        print(f"  {'':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x baseline':>11} {'x floor':>8}")
         for label, key in (
             ("prodml, cache off", "prodml_no_cache"),
             ("prodml, cache on", "prodml_cache"),
+            ("prodml, cache off, unbatched", "prodml_unbatched"),
             ("naive baseline", "baseline"),
             ("FastAPI floor", "floor"),
         ):
             r = results[key]
             print(
-                f"  {label:<18} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+                f"  {label:<28} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
                 f"{r['rps'] / base:>10.1f}x {r['rps'] / floor:>7.2f}x"
             )
         print(f"  (medians of {ROUNDS} rounds; ratios of the medians)")
