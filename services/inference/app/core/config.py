@@ -44,6 +44,7 @@ class InferenceSettings(Settings):
     max_body_bytes: int = Field(default=1 << 20, gt=0, description="Larger request bodies get 413.")
     max_batch_rows: int = Field(default=1000, gt=0, description="Most rows one /predict/batch takes.")
 
+    # ---- prediction ---------------------------------------------------------------------------------
     micro_batch_rows: int = Field(
         default=32,
         ge=1,
