@@ -240,11 +240,10 @@ def main() -> None:
                     "PRODML_BIND": f"127.0.0.1:{port}",
                     "PRODML_DATASET": contract.name,
                     "PRODML_CACHE_ENABLED": str(cache).lower(),
-                    "PRODML_MICRO_BATCH_ROWS": os.environ.get("PRODML_MICRO_BATCH_ROWS", "32")
-                    if batch
-                    else "1",
                     "PRODML_MODEL_DIR": str(work / f"models-{port}"),
                     "PROMETHEUS_MULTIPROC_DIR": str(work / f"prom-{port}"),
+                    # Batched: the service's own default (or the caller's PRODML_MICRO_BATCH_ROWS).
+                    **({} if batch else {"PRODML_MICRO_BATCH_ROWS": "1"}),
                 },
                 stdout=open(logs / f"prodml-{port}.log", "wb"),  # noqa: SIM115 - the child owns it
                 stderr=subprocess.STDOUT,
