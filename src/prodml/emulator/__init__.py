@@ -1,4 +1,5 @@
-"""The embedded AWS emulator: moto server as a background process, with a pid file and a log file.
+"""The embedded AWS emulator: moto server with prodml's job executor (:mod:`prodml.emulator.server`) as a
+background process, with a pid file and a log file.
 
 Started only for a local endpoint that nothing else serves; a user's LocalStack or real AWS is used as-is.
 State lives in memory, so ``down`` forgets every bucket and registry entry.
@@ -7,6 +8,7 @@ State lives in memory, so ``down`` forgets every bucket and registry entry.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -85,15 +87,23 @@ class Emulator:
             )
         return EmulatorStatus(False, False, None, self.url, f"nothing is serving {self.url}")
 
-    def up(self, timeout: float = 30.0) -> tuple[EmulatorStatus, bool]:
-        """Start moto server unless something already serves the port. Returns (status, started_now)."""
+    @property
+    def work_dir(self) -> Path:
+        return self.dir / f"jobs-{self.port}"
+
+    def up(self, timeout: float = 30.0, *, executor: bool = True) -> tuple[EmulatorStatus, bool]:
+        """Start the emulator unless something already serves the port. Returns (status, started_now).
+
+        ``executor=False`` starts it with the job executor stopped: job runs are recorded and wait."""
         current = self.status()
         if current.running:
             return current, False
         self.dir.mkdir(parents=True, exist_ok=True)
         log = self.log_file.open("ab")
+        argv = [sys.executable, "-m", "prodml.emulator.server", "--host", EMULATOR_HOST]
+        argv += ["--port", str(self.port), "--work-dir", str(self.work_dir)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", EMULATOR_HOST, "-p", str(self.port)],
+            argv + ([] if executor else ["--no-executor"]),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -133,3 +143,17 @@ class Emulator:
             os.killpg(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+    # ---- the job executor -----------------------------------------------------------------------------------
+    def executor(self, action: str | None = None) -> dict:
+        """The executor's state (``running``, ``active`` jobs, ``finished`` count); ``action`` ``start`` or
+        ``stop`` changes it first. Only prodml's emulator has one."""
+        path = "/_prodml/executor" + (f"/{action}" if action else "")
+        request = urllib.request.Request(self.url + path, method="POST" if action else "GET")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"{self.url} has no prodml job executor (HTTP {exc.code})") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise RuntimeError(f"the emulator at {self.url} is not answering: {exc}") from None
