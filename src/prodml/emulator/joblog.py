@@ -3,6 +3,7 @@ process whose output lines go to the logs as they come, and S3 prefix downloads.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
@@ -55,14 +56,10 @@ class LogStream:
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._last_flush = time.monotonic()
-        try:
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             logs.create_log_group(logGroupName=group)
-        except logs.exceptions.ResourceAlreadyExistsException:
-            pass
-        try:
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        except logs.exceptions.ResourceAlreadyExistsException:
-            pass
 
     def write(self, line: str) -> None:
         with self._lock:
