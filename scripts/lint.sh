@@ -6,6 +6,10 @@ run=(scripts/uv.sh run --frozen --all-extras --quiet)
 
 "${run[@]}" ruff check .
 "${run[@]}" ruff format --check .
+# Runtime boundaries (src/prodml/runtimes.py): each AWS runtime's import closure stays within what it declares,
+# and the TOML that ruff and the Glue wheel read still says what runtimes.py computes; then the import contracts.
+"${run[@]}" python -m prodml.runtimes check
+"${run[@]}" lint-imports --no-cache --no-logo
 "${run[@]}" shellcheck scripts/*.sh .ci/run
 "${run[@]}" hadolint services/inference/Dockerfile
 "${run[@]}" zizmor --offline --quiet .github/workflows
