@@ -15,15 +15,16 @@ from pathlib import Path
 
 
 def hyperparameters(argv: list[str]) -> dict[str, str]:
-    """``--name value`` pairs as the sagemaker-training toolkit passes them; ``SM_HPS`` when there are none."""
+    """``--name value`` pairs as the sagemaker-training toolkit passes them (``-n value`` for a one-letter
+    name, such as ``C``); ``SM_HPS`` when there are none."""
     if not argv:
         return {k: str(v) for k, v in json.loads(os.environ.get("SM_HPS", "{}")).items()}
     pairs: dict[str, str] = {}
     it = iter(argv)
     for flag in it:
-        if not flag.startswith("--"):
+        if not flag.startswith("-") or flag == "-":
             raise SystemExit(f"error: unexpected argument {flag!r}; hyperparameters come as --name value")
-        name, _, value = flag[2:].partition("=")
+        name, _, value = flag.lstrip("-").partition("=")
         pairs[name.replace("-", "_")] = value if _ else next(it, "")
     return pairs
 

@@ -10,9 +10,16 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from prodml import aws, naming
+from prodml import __version__, aws, naming, paths
+from prodml.jobs import etl_spec
 from prodml.registry import ModelRegistry
 from prodml.settings import Settings
+from prodml.zones import Zones
+
+# The release a new job points at until `prodml ship` points it at real code (Terraform's default too).
+UNSHIPPED_RELEASE = "unshipped"
+# What `prodml ship` owns in a Glue job's definition; reconciling the rest leaves these alone.
+SHIPPED_ARGUMENTS = ("--extra-py-files", "--contract_uri")
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,56 @@ def _ensure_log_group(logs, name: str, retention_days: int = 30) -> bool:
     return True
 
 
+def glue_job_definition(settings: Settings, dataset: str, account_id: str) -> dict:
+    """The dataset's Glue job as modules/glue_etl defines it, from the same spec (``prodml/jobs/etl.yaml``)."""
+    spec, zones = etl_spec(), Zones(settings)
+    script = spec.script.rsplit("/", 1)[-1]
+    wheel = f"prodml-{__version__}-py3-none-any.whl"
+    modules = paths.repo_path(spec.requirements).read_text().splitlines()
+    values = {
+        "dataset": dataset,
+        "raw_uri": zones.uri("raw", f"{dataset}/"),
+        "processed_uri": zones.uri("processed"),
+        "contract_uri": zones.uri("artifacts", zones.contract_key(UNSHIPPED_RELEASE, dataset)),
+        "glue_database": settings.glue_database,
+    }
+    return {
+        "Role": f"arn:aws:iam::{account_id}:role/{naming.resource_name(settings.project, settings.env, 'etl')}",
+        "Description": f"prodml ETL for the {dataset} dataset: raw -> processed.",
+        "Command": {
+            "Name": "pythonshell",
+            "ScriptLocation": zones.uri("artifacts", zones.glue_script_key(UNSHIPPED_RELEASE, script)),
+            "PythonVersion": spec.python_version,
+        },
+        "MaxCapacity": spec.max_capacity,
+        "Timeout": spec.timeout_minutes,
+        "ExecutionProperty": {"MaxConcurrentRuns": spec.max_concurrent_runs},
+        "DefaultArguments": spec.default_arguments(
+            values,
+            extra_py_files=[zones.uri("artifacts", zones.wheel_key(UNSHIPPED_RELEASE, wheel))],
+            python_modules=[m.split("#", 1)[0].strip() for m in modules if m.split("#", 1)[0].strip()],
+        ),
+    }
+
+
+def _ensure_glue_job(glue, name: str, definition: dict) -> bool:
+    """Create the job, or bring an existing one to the definition, keeping what `prodml ship` set."""
+    try:
+        job = glue.get_job(JobName=name)["Job"]
+    except glue.exceptions.EntityNotFoundException:
+        glue.create_job(Name=name, **definition)
+        return True
+    desired = {
+        **definition,
+        "Command": {**definition["Command"], "ScriptLocation": job["Command"]["ScriptLocation"]},
+    }
+    shipped = {k: v for k, v in job.get("DefaultArguments", {}).items() if k in SHIPPED_ARGUMENTS}
+    desired["DefaultArguments"] = {**definition["DefaultArguments"], **shipped}
+    if any(job.get(key) != value for key, value in desired.items()):
+        glue.update_job(JobName=name, JobUpdate=desired)
+    return False
+
+
 def bootstrap(settings: Settings, datasets: list[str]) -> list[Provisioned]:
     """Everything prodml needs in one account and region. Safe to run any number of times."""
     done: list[Provisioned] = []
@@ -89,6 +146,12 @@ def bootstrap(settings: Settings, datasets: list[str]) -> list[Provisioned]:
     done.append(
         Provisioned("glue database", glue_db, _ensure_glue_database(aws.client("glue", settings), glue_db))
     )
+    glue = aws.client("glue", settings)
+    account_id = aws.client("sts", settings).get_caller_identity()["Account"]
+    for dataset in datasets:
+        name = naming.glue_job_name(settings.project, settings.env, dataset)
+        created = _ensure_glue_job(glue, name, glue_job_definition(settings, dataset, account_id))
+        done.append(Provisioned("glue job", name, created))
     repo = settings.ecr_repository
     done.append(Provisioned("ecr repository", repo, _ensure_ecr(aws.client("ecr", settings), repo)))
     logs = aws.client("logs", settings)

@@ -11,15 +11,21 @@ processed  <dataset>/_staging/<run_id>/...                       in-flight ETL o
            <dataset>/version=<v>/baseline_profile.json
            <dataset>/_LATEST                                     the newest committed version id
            <dataset>/quarantine/version=<v>/part-*.parquet       rejected rows with reason codes
-artifacts  code/...                                              Glue script and wheels
-           training/<job_name>/output/model.tar.gz               as SageMaker writes it
-           training/<job_name>/lineage.json, report/...
+artifacts  code/releases/<release>/release.json                  what `prodml ship` released, written last
+           code/releases/<release>/etl/glue_job.py, wheels/<whl>  the Glue job's script and the prodml wheel
+           code/releases/<release>/contracts/<dataset>.yaml       every contract
+           code/releases/<release>/training/sourcedir.tar.gz      the training source dir
+           code/CURRENT                                           the newest release id
+           training/<job_name>/input/config/...                   the config channel of a training job
+           training/<job_name>/output/model.tar.gz                as SageMaker writes it
+           training/<job_name>/output/output.tar.gz               /opt/ml/output/data, as SageMaker writes it
+           training/<job_name>/report/...                         registration's copy: metrics, lineage, plots,
+                                                                  model card
 capture    <dataset>/date=YYYY-MM-DD/hour=HH/<batch>.jsonl       sampled requests and predictions
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date
 
@@ -84,49 +90,73 @@ class Zones:
     def quarantine_prefix(dataset: str, version: str) -> str:
         return f"{dataset}/quarantine/version={version}/"
 
-    # ---- artifacts ----------------------------------------------------------------------------------
+    # ---- artifacts: released code ------------------------------------------------------------------
+    @staticmethod
+    def release_prefix(release: str) -> str:
+        return f"code/releases/{release}/"
+
+    @classmethod
+    def release_manifest_key(cls, release: str) -> str:
+        return cls.release_prefix(release) + "release.json"
+
+    @staticmethod
+    def current_release_key() -> str:
+        return "code/CURRENT"
+
+    @classmethod
+    def glue_script_key(cls, release: str, script_name: str) -> str:
+        return cls.release_prefix(release) + f"etl/{script_name}"
+
+    @classmethod
+    def wheel_key(cls, release: str, wheel_name: str) -> str:
+        return cls.release_prefix(release) + f"wheels/{wheel_name}"
+
+    @classmethod
+    def contract_key(cls, release: str, dataset: str) -> str:
+        return cls.release_prefix(release) + f"contracts/{dataset}.yaml"
+
+    @classmethod
+    def training_source_key(cls, release: str) -> str:
+        return cls.release_prefix(release) + "training/sourcedir.tar.gz"
+
+    # ---- artifacts: training jobs --------------------------------------------------------------------
     @staticmethod
     def training_output_prefix() -> str:
+        """SageMaker's ``S3OutputPath``: a job writes ``<job>/output/`` below it."""
         return "training/"
+
+    @staticmethod
+    def training_config_prefix(job_name: str) -> str:
+        return f"training/{job_name}/input/config/"
 
     @staticmethod
     def model_artifact_key(job_name: str) -> str:
         return f"training/{job_name}/output/model.tar.gz"
 
     @staticmethod
-    def lineage_key(job_name: str) -> str:
-        return f"training/{job_name}/lineage.json"
+    def output_archive_key(job_name: str) -> str:
+        return f"training/{job_name}/output/output.tar.gz"
 
     @staticmethod
     def report_prefix(job_name: str) -> str:
         return f"training/{job_name}/report/"
+
+    @classmethod
+    def metrics_key(cls, job_name: str) -> str:
+        return cls.report_prefix(job_name) + "metrics.json"
+
+    @classmethod
+    def lineage_key(cls, job_name: str) -> str:
+        return cls.report_prefix(job_name) + "lineage.json"
+
+    @staticmethod
+    def job_from_artifact_key(key: str) -> str | None:
+        """``training/<job>/output/model.tar.gz`` (or its s3:// URI) → ``<job>``."""
+        parts = key.split("/training/", 1)[-1].removeprefix("training/").split("/")
+        return parts[0] if len(parts) == 3 and parts[1:] == ["output", "model.tar.gz"] else None
 
     # ---- capture ------------------------------------------------------------------------------------
     @staticmethod
     def capture_prefix(dataset: str) -> str:
         return f"{dataset}/"
 
-
-def read_committed_manifest(s3, zones: Zones, dataset: str, version: str | None = None) -> dict:
-    """The manifest of a committed dataset version (the newest when ``version`` is None).
-
-    Only versions whose ``_MANIFEST.json`` exists are datasets; anything else under the prefix is an
-    interrupted run and must be ignored.
-    """
-    from botocore.exceptions import ClientError
-
-    bucket = zones.bucket("processed")
-    try:
-        if version is None:
-            version = (
-                s3.get_object(Bucket=bucket, Key=zones.latest_key(dataset))["Body"].read().decode().strip()
-            )
-        body = s3.get_object(Bucket=bucket, Key=zones.manifest_key(dataset, version))["Body"].read()
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "NoSuchBucket"):
-            which = f"version {version}" if version else "any version"
-            raise LookupError(
-                f"no committed dataset {dataset!r} ({which}) in s3://{bucket}/; run `prodml etl` first"
-            ) from None
-        raise
-    return json.loads(body)

@@ -23,6 +23,15 @@ ContractOption = Annotated[
     ),
 ]
 DEFAULT_CONTRACT = Path("contracts/customer_churn.yaml")
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
+
+
+def print_json(document: object) -> None:
+    """Machine-readable output on stdout, alone (progress and logs are off with --json)."""
+    import json
+    import sys
+
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
 
 
 class UserError(Exception):

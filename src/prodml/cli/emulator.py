@@ -1,4 +1,5 @@
-"""`prodml emulator up|down|status`: the embedded moto server."""
+"""`prodml emulator up|down|status` and `prodml emulator executor start|stop|status`: the embedded moto server
+and the job executor inside it, which runs Glue job runs and SageMaker training jobs as AWS does."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from prodml.cli._common import console, fail, handle_errors, settings
+from prodml.cli._common import JsonOption, console, fail, handle_errors, print_json, settings
 from prodml.emulator import Emulator
 
 app = typer.Typer(help="Run the embedded AWS emulator (moto server on 127.0.0.1:4566).", no_args_is_help=True)
@@ -26,8 +27,14 @@ def _emulator(port: int | None, state_dir: Path | None) -> Emulator:
 
 @app.command()
 @handle_errors
-def up(port: PortOption = None, state_dir: StateOption = None) -> None:
-    """Start moto server in the background; says so if it is already up."""
+def up(
+    port: PortOption = None,
+    state_dir: StateOption = None,
+    no_executor: Annotated[
+        bool, typer.Option("--no-executor", help="Start with the job executor stopped: job runs wait.")
+    ] = False,
+) -> None:
+    """Start the emulator (moto server and the job executor) in the background; says so if it is already up."""
     s = settings()
     if port is None and not s.is_local_endpoint:
         target = s.endpoint_url or "real AWS"
@@ -37,7 +44,7 @@ def up(port: PortOption = None, state_dir: StateOption = None) -> None:
         )
         return
     emulator = _emulator(port, state_dir)
-    status, started = emulator.up()
+    status, started = emulator.up(executor=not no_executor)
     if started:
         console.print(f"[green]started[/] {status.detail}; log: {emulator.log_file}")
     else:
@@ -63,3 +70,48 @@ def status(port: PortOption = None, state_dir: StateOption = None) -> None:
     console.print(current.detail)
     if not current.running:
         raise fail("emulator is down; start it with `prodml emulator up`")
+
+
+executor_app = typer.Typer(
+    help="The job executor: it runs the Glue job runs and SageMaker training jobs the emulator records.",
+    no_args_is_help=True,
+)
+app.add_typer(executor_app, name="executor")
+
+
+def _executor(action: str | None, port: int | None, state_dir: Path | None, json_: bool) -> None:
+    try:
+        state = _emulator(port, state_dir).executor(action)
+    except RuntimeError as exc:
+        raise fail(str(exc)) from None
+    if json_:
+        print_json(state)
+        return
+    active = ", ".join(state["active"]) or "none"
+    console.print(
+        f"executor {'[green]running[/]' if state['running'] else '[yellow]stopped[/]'}: "
+        f"active jobs {active}; {state['finished']} finished"
+    )
+
+
+@executor_app.command("status")
+@handle_errors
+def executor_status(
+    port: PortOption = None, state_dir: StateOption = None, json_: JsonOption = False
+) -> None:
+    """Whether the executor runs jobs, which are running, and how many finished."""
+    _executor(None, port, state_dir, json_)
+
+
+@executor_app.command("stop")
+@handle_errors
+def executor_stop(port: PortOption = None, state_dir: StateOption = None, json_: JsonOption = False) -> None:
+    """Stop starting jobs: new runs stay STARTING / InProgress until `start` (running ones finish)."""
+    _executor("stop", port, state_dir, json_)
+
+
+@executor_app.command("start")
+@handle_errors
+def executor_start(port: PortOption = None, state_dir: StateOption = None, json_: JsonOption = False) -> None:
+    """Run the jobs that wait, and every new one."""
+    _executor("start", port, state_dir, json_)

@@ -1,211 +1,39 @@
 """`prodml etl`, `prodml datasets`, `prodml quarantine`: run the Glue ETL job and inspect what it made.
 
-`prodml etl` runs `pipelines/etl/glue_job.py` as a subprocess with the arguments Glue would pass, against
-the configured endpoint, and records the job and the run in the Glue API (the emulator records runs but
-never executes them; this runner does). The contract travels as ``s3://<artifacts>/code/contracts/``, as
-on AWS. It never edits the processed zone itself: only the job writes there.
+`prodml etl` starts a run of the dataset's Glue job, follows it (state, log, progress) and reports from what the
+job committed in S3, through :mod:`prodml.jobs.etl`: the same AWS calls on AWS and on the emulator, whose
+executor runs the job as Glue does. It never executes the job itself and never edits the processed zone.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from prodml import aws, naming
+from prodml import aws
 from prodml.cli._common import (
     DEFAULT_CONTRACT,
     ContractOption,
+    JsonOption,
     console,
     contract_from,
     endpoint_label,
     handle_errors,
+    print_json,
     register_user_errors,
     settings,
 )
-from prodml.contract import Contract
-from prodml.etl import publish
-from prodml.etl.job import EVENT_PREFIX, EtlJobError
+from prodml.datasets import DatasetStore
+from prodml.jobs import etl as etl_jobs
+from prodml.jobs.watch import JobFailed
 from prodml.settings import Settings
 from prodml.zones import Zones
 
-REPO = Path(__file__).resolve().parents[3]
-GLUE_SCRIPT = REPO / "pipelines" / "etl" / "glue_job.py"
-# The job's dependencies pinned for Glue's Python 3.9 (`make glue-lock`); Terraform reads it too.
-GLUE_REQUIREMENTS = REPO / "pipelines" / "etl" / "glue" / "requirements.txt"
-DIST = REPO / "dist"
-CODE_PREFIX = "code/"
-
-
-class EtlRunError(RuntimeError):
-    """The ETL job ran and failed (its own one-line reason is the message)."""
-
-
-register_user_errors(EtlRunError, EtlJobError)
-
-
-# ---- the runner ----------------------------------------------------------------------------------------
-
-
-def contract_key(contract: Contract) -> str:
-    return f"{CODE_PREFIX}contracts/{contract.name}.yaml"
-
-
-def upload_code(s: Settings) -> list[str]:
-    """Upload `make package-etl` output (dist/etl/glue_job.py, dist/wheels/*.whl) to the artifacts bucket."""
-    s3 = aws.client("s3", s)
-    bucket = s.bucket("artifacts")
-    script = DIST / "etl" / "glue_job.py"
-    wheels = sorted((DIST / "wheels").glob("prodml-*.whl"))
-    if not script.is_file() or not wheels:
-        raise EtlRunError("no packaged ETL code in dist/: run `make package-etl` first")
-    uploaded = []
-    for path, key in [(script, f"{CODE_PREFIX}etl/glue_job.py")] + [
-        (w, f"{CODE_PREFIX}wheels/{w.name}") for w in wheels
-    ]:
-        s3.upload_file(str(path), bucket, key)
-        uploaded.append(f"s3://{bucket}/{key}")
-    return uploaded
-
-
-def glue_python_modules() -> list[str]:
-    """The ``--additional-python-modules`` list: the pinned lines of the committed Glue requirements."""
-    lines = (line.split("#", 1)[0].strip() for line in GLUE_REQUIREMENTS.read_text().splitlines())
-    return [line for line in lines if line]
-
-
-def ensure_glue_job(glue, s: Settings, contract: Contract) -> str:
-    """Create the Glue job definition if missing (Terraform owns it on AWS); returns its name."""
-    name = naming.glue_job_name(s.project, s.env, contract.name)
-    try:
-        glue.get_job(JobName=name)
-        return name
-    except glue.exceptions.EntityNotFoundException:
-        pass
-    artifacts = s.bucket("artifacts")
-    wheel = next(iter(sorted((DIST / "wheels").glob("prodml-*.whl"))), None)
-    wheel_name = wheel.name if wheel else "prodml-0.1.0-py3-none-any.whl"
-    glue.create_job(
-        Name=name,
-        Role=f"arn:aws:iam::123456789012:role/{naming.resource_name(s.project, s.env, 'etl')}",
-        Command={
-            "Name": "pythonshell",
-            "ScriptLocation": f"s3://{artifacts}/{CODE_PREFIX}etl/glue_job.py",
-            "PythonVersion": "3.9",
-        },
-        MaxCapacity=0.0625,
-        # As modules/glue_etl sets them: the wheel built for Python 3.9, its dependencies pinned for 3.9.
-        DefaultArguments={
-            "--extra-py-files": f"s3://{artifacts}/{CODE_PREFIX}wheels/{wheel_name}",
-            "--additional-python-modules": ",".join(glue_python_modules()),
-            "library-set": "none",
-            "--glue_database": s.glue_database,
-        },
-        Description=f"prodml ETL for {contract.name}: raw → processed, validated against the contract",
-    )
-    return name
-
-
-def job_arguments(
-    s: Settings, contract: Contract, *, bucket_mb: int, max_rows_per_file: int
-) -> dict[str, str]:
-    return {
-        "--dataset": contract.name,
-        "--raw_uri": f"s3://{s.bucket('raw')}/{contract.name}/",
-        "--processed_uri": f"s3://{s.bucket('processed')}/",
-        "--contract_uri": f"s3://{s.bucket('artifacts')}/{contract_key(contract)}",
-        "--glue_database": s.glue_database,
-        "--bucket_mb": str(bucket_mb),
-        "--max_rows_per_file": str(max_rows_per_file),
-    }
-
-
-def run_etl(
-    contract: Contract,
-    s: Settings,
-    *,
-    bucket_mb: int = 32,
-    max_rows_per_file: int = 1_000_000,
-    script: Path = GLUE_SCRIPT,
-    python: str = sys.executable,
-) -> dict:
-    """Upload the contract, record a Glue job run, execute the job script, return its result event.
-
-    ``script`` and ``python`` default to the checkout's script and this interpreter; the packaged script and a
-    Python 3.9 environment holding what Glue installs run the job as the Glue Python shell would."""
-    s3 = aws.client("s3", s)
-    s3.put_object(Bucket=s.bucket("artifacts"), Key=contract_key(contract), Body=contract.to_yaml().encode())
-    glue = aws.client("glue", s)
-    job_name = ensure_glue_job(glue, s, contract)
-    arguments = job_arguments(s, contract, bucket_mb=bucket_mb, max_rows_per_file=max_rows_per_file)
-    run_id = glue.start_job_run(JobName=job_name, Arguments=arguments)["JobRunId"]
-    argv = [python, str(script), "--JOB_NAME", job_name, "--JOB_RUN_ID", run_id, "--run_id", run_id]
-    for name, value in arguments.items():
-        argv += [name, value]
-    result: dict = {}
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("reading raw", total=None, detail="")
-        process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_job_env(s)
-        )
-        assert process.stdout is not None
-        for line in process.stdout:
-            if not line.startswith(EVENT_PREFIX):
-                console.print(line.rstrip(), highlight=False, markup=False)
-                continue
-            event = json.loads(line[len(EVENT_PREFIX) :])
-            kind = event["event"]
-            if kind == "plan":
-                progress.update(task, total=event["bytes"], detail=f"version {event['version']}")
-            elif kind == "rows":
-                progress.update(task, detail=f"{event['rows']:,} rows of {Path(event['object']).name}")
-            elif kind == "object":
-                progress.advance(task, event["bytes"])
-            elif kind == "bucket":
-                progress.update(
-                    task, description="dedup + split", detail=f"bucket {event['bucket']}/{event['buckets']}"
-                )
-            elif kind in ("staged", "copied"):
-                progress.update(
-                    task, description=f"commit: {kind}", detail=f"{event['done']}/{event['files']} files"
-                )
-            elif kind == "result":
-                result = event
-        stderr = process.stderr.read() if process.stderr else ""
-        code = process.wait()
-    result |= {"job_name": job_name, "job_run_id": run_id}
-    if code != 0:
-        message = result.get("error") or (stderr.strip().splitlines() or [f"exit code {code}"])[-1]
-        if result.get("report"):
-            print_report_summary(result["report"])
-        raise EtlRunError(f"ETL job {job_name} run {run_id} failed: {message}")
-    return result
-
-
-def _job_env(s: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    if s.endpoint_url:
-        env["AWS_ENDPOINT_URL"] = s.endpoint_url
-    env.setdefault("AWS_DEFAULT_REGION", s.region)
-    if s.is_local_endpoint:
-        env.setdefault("AWS_ACCESS_KEY_ID", "testing")
-        env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    return env
+register_user_errors(JobFailed)
 
 
 # ---- output --------------------------------------------------------------------------------------------
@@ -273,23 +101,103 @@ def _print_result(result: dict, s: Settings) -> None:
 @handle_errors
 def etl(
     contract: ContractOption = DEFAULT_CONTRACT,
-    upload_code_: Annotated[
-        bool, typer.Option("--upload-code", help="Upload dist/etl + dist/wheels (make package-etl) first.")
-    ] = False,
     bucket_mb: Annotated[
-        int, typer.Option(min=1, help="Raw MB per dedup bucket: bounds the job's memory.")
-    ] = 64,
-    max_rows_per_file: Annotated[int, typer.Option(min=1, help="Rows per output parquet file.")] = 1_000_000,
+        int | None,
+        typer.Option(min=1, help="Raw MB per dedup bucket: bounds the job's memory (default: the job's)."),
+    ] = None,
+    max_rows_per_file: Annotated[
+        int | None, typer.Option(min=1, help="Rows per output parquet file (default: the job's).")
+    ] = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Start the run and return at once.")] = False,
+    timeout: Annotated[
+        float | None, typer.Option(min=1, help="Stop waiting after this many seconds (the run goes on).")
+    ] = None,
+    json_: JsonOption = False,
 ) -> None:
     """Run the Glue ETL job: raw → validated, deduplicated, split, versioned parquet in the processed zone."""
     s = settings()
     c = contract_from(contract)
-    console.print(f"ETL for {c.name} v{c.version} on {endpoint_label(s)}")
-    if upload_code_:
-        for uri in upload_code(s):
-            console.print(f"uploaded {uri}")
-    result = run_etl(c, s, bucket_mb=bucket_mb, max_rows_per_file=max_rows_per_file)
-    _print_result(result, s)
+    overrides = {"--bucket_mb": bucket_mb, "--max_rows_per_file": max_rows_per_file}
+    run = etl_jobs.start(c, s, arguments={k: str(v) for k, v in overrides.items() if v is not None})
+    if no_wait:
+        if json_:
+            print_json({"job_name": run.job_name, "job_run_id": run.run_id, "state": "STARTING"})
+        else:
+            console.print(
+                f"started Glue job {run.job_name} run [bold]{run.run_id}[/] on {endpoint_label(s)}\n"
+                f"  follow it: aws glue get-job-run --job-name {run.job_name} --run-id {run.run_id}"
+            )
+        return
+    if not json_:
+        console.print(
+            f"ETL for {c.name} v{c.version} on {endpoint_label(s)}: Glue job {run.job_name} run {run.run_id}"
+        )
+    try:
+        result = follow_etl(run, s, quiet=json_, timeout=timeout)
+    except JobFailed as exc:
+        report = exc.description.get("result", {}).get("report")
+        if report and not json_:
+            print_report_summary(report)
+        if json_:
+            print_json(
+                {
+                    "job_name": run.job_name,
+                    "job_run_id": run.run_id,
+                    "state": exc.description.get("JobRunState"),
+                    "error": str(exc),
+                    "report": report,
+                }
+            )
+        raise
+    if json_:
+        print_json({k: v for k, v in result.items() if k != "run"})
+    else:
+        _print_result(result, s)
+
+
+def follow_etl(
+    run: etl_jobs.EtlRun, s: Settings, *, quiet: bool = False, timeout: float | None = None
+) -> dict[str, Any]:
+    """Wait for an ETL run with a progress display and its log; the result, read back from S3."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task("STARTING", total=None, detail="")
+
+        def on_state(state: str, description: dict[str, Any]) -> None:
+            progress.update(task, description=state)
+
+        def on_line(line: str) -> None:
+            if not quiet:
+                progress.console.print(f"  [dim]{line}[/]", highlight=False)
+
+        def on_event(event: dict[str, Any]) -> None:
+            kind = event["event"]
+            if kind == "plan":
+                progress.update(task, total=event["bytes"], detail=f"version {event['version']}")
+            elif kind == "rows":
+                progress.update(task, detail=f"{event['rows']:,} rows of {Path(event['object']).name}")
+            elif kind == "object":
+                progress.advance(task, event["bytes"])
+            elif kind == "bucket":
+                progress.update(task, detail=f"dedup + split: bucket {event['bucket']}/{event['buckets']}")
+            elif kind in ("staged", "copied"):
+                progress.update(task, detail=f"commit {kind}: {event['done']}/{event['files']} files")
+
+        result = etl_jobs.wait(
+            run, s, on_state=on_state, on_line=on_line, on_event=on_event, timeout_seconds=timeout
+        )
+    dataset = result.get("report", {}).get("dataset") or result.get("dataset")
+    if result.get("version") and dataset:
+        result |= etl_jobs.committed(s, dataset, result["version"])
+    return result
 
 
 @handle_errors
@@ -297,13 +205,13 @@ def datasets(contract: ContractOption = DEFAULT_CONTRACT) -> None:
     """List the versions of a dataset in the processed zone: committed ones and interrupted leftovers."""
     s = settings()
     c = contract_from(contract)
-    s3 = aws.client("s3", s)
-    bucket = s.bucket("processed")
-    latest = publish.latest_version(s3, bucket, c.name)
+    store = DatasetStore.of(aws.client("s3", s), Zones(s))
+    bucket = store.bucket
+    latest = store.latest(c.name)
     table = Table(title=f"processed zone: {c.name} (s3://{bucket}/{c.name}/)")
     for col in ("version", "state", "committed at", "train", "validation", "test", "quarantined"):
         table.add_column(col)
-    for item in publish.list_versions(s3, bucket, c.name):
+    for item in store.versions(c.name):
         m = item["manifest"]
         if m is None:
             table.add_row(item["version"], "[red]incomplete (no manifest; ignored)[/]", "", "", "", "", "")
@@ -333,12 +241,10 @@ def quarantine(
     import awswrangler as wr
     import pandas as pd
 
-    from prodml.zones import read_committed_manifest
-
     s = settings()
     c = contract_from(contract)
     zones = Zones(s)
-    manifest = read_committed_manifest(aws.client("s3", s), zones, c.name, version)
+    manifest = DatasetStore.of(aws.client("s3", s), zones).committed(c.name, version).manifest
     files = [f"s3://{zones.bucket('processed')}/{key}" for key in manifest["quarantine"]["files"]]
     console.print(
         f"{c.name} version {manifest['version']}: {manifest['quarantine']['rows']:,} quarantined rows"
@@ -370,7 +276,9 @@ def register(app: typer.Typer) -> None:
 
 def demo_step(ctx) -> None:
     s = settings()
-    result = run_etl(ctx.contract, s)
+    run = etl_jobs.start(ctx.contract, s)
+    console.print(f"started Glue job {run.job_name} run {run.run_id}")
+    result = follow_etl(run, s)
     _print_result(result, s)
     ctx.facts["dataset_version"] = result["version"]
     ctx.facts["quality_report"] = result["report"]

@@ -27,18 +27,18 @@ CMD = ["gunicorn", "-c", "gunicorn.conf.py", "app.main:app"]  # the Dockerfile's
 
 def service_dir() -> Path:
     """services/inference in this checkout (or PRODML_INFERENCE_DIR)."""
+    from prodml.paths import NotACheckoutError, inference_service_dir
+
     override = os.environ.get("PRODML_INFERENCE_DIR")
-    candidates = [Path(override)] if override else []
-    candidates += [
-        Path.cwd() / "services" / "inference",
-        Path(__file__).resolve().parents[3] / "services" / "inference",
-    ]
-    for candidate in candidates:
-        if (candidate / "gunicorn.conf.py").is_file():
-            return candidate
-    raise UserError(
-        "cannot find services/inference (run from the repository root or set PRODML_INFERENCE_DIR)"
-    )
+    try:
+        candidate = Path(override) if override else inference_service_dir()
+    except NotACheckoutError as exc:
+        raise UserError(f"{exc} (or set PRODML_INFERENCE_DIR)") from None
+    if not (candidate / "gunicorn.conf.py").is_file():
+        raise UserError(
+            f"{candidate} holds no gunicorn.conf.py (set PRODML_INFERENCE_DIR to services/inference)"
+        )
+    return candidate
 
 
 def _gunicorn() -> str:

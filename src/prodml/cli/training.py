@@ -6,7 +6,6 @@ Thin over :mod:`prodml.training` and :mod:`prodml.registry`; this module only pa
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -16,32 +15,26 @@ from rich.table import Table
 from prodml.cli._common import (
     DEFAULT_CONTRACT,
     ContractOption,
+    JsonOption,
     console,
     contract_from,
     endpoint_label,
     handle_errors,
+    print_json,
     register_user_errors,
     settings,
 )
+from prodml.jobs.watch import JobFailed
 from prodml.registry import RegistryError
 from prodml.training import TrainingError
 
 register_user_errors(TrainingError, RegistryError)
 
 
-class Target(StrEnum):
-    local = "local"
-    aws = "aws"
-
-
 def _fmt(value) -> str:
     if isinstance(value, float):
         return "nan" if value != value else f"{value:.4f}"
     return "-" if value is None else str(value)
-
-
-def _sci(value) -> str:
-    return "-" if value is None else f"{value:.2e}"
 
 
 def _metrics_table(metrics: dict, title: str) -> Table:
@@ -77,15 +70,20 @@ def train(
     seed: Annotated[
         int, typer.Option(help="Random seed: same data, code and seed give the same model.")
     ] = 42,
-    on: Annotated[
-        Target, typer.Option("--on", help="local: run the entrypoint here; aws: a SageMaker job.")
-    ] = Target.local,
     role: Annotated[
         str | None, typer.Option(help="SageMaker execution role ARN (default: {project}-{env}-training).")
     ] = None,
-    instance_type: Annotated[str, typer.Option(help="Instance type for --on aws.")] = "ml.m5.large",
+    instance_type: Annotated[
+        str | None, typer.Option(help="Instance type (default: the job spec's).")
+    ] = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Start the job and return at once.")] = False,
+    timeout: Annotated[
+        float | None, typer.Option(min=1, help="Stop waiting after this many seconds (the job goes on).")
+    ] = None,
+    json_: JsonOption = False,
 ) -> None:
-    """Train a model on a committed dataset version, locally (default) or as a SageMaker training job."""
+    """Train a model on a committed dataset version as a SageMaker training job, and follow it."""
+    from prodml.training.launcher import launch
     from prodml.training.model import Hyperparameters, check_family
 
     c_ = contract_from(contract)
@@ -100,60 +98,89 @@ def train(
             "seed": seed,
         }
     )
-    check_family(
-        c_.target.task, hp.family
-    )  # an unknown family fails here, before anything is downloaded or launched
-    if on is Target.aws:
-        from prodml.training.launcher import launch
-
-        launched = launch(
-            c_, settings(), hp, version=dataset_version, role_arn=role, instance_type=instance_type
-        )
-        d = launched.description
-        console.print(
-            f"[green]started[/] SageMaker training job [bold]{launched.name}[/] on {endpoint_label(settings())}: "
-            f"status {d.get('TrainingJobStatus')}, dataset version {launched.dataset_version}\n"
-            f"  the model will land at {launched.model_data_url}; then run "
-            f"`prodml register --job {launched.name}`"
-        )
+    check_family(c_.target.task, hp.family)  # an unknown family fails here, before anything is launched
+    s = settings()
+    if json_:
+        launched = launch(c_, s, hp, version=dataset_version, role_arn=role, instance_type=instance_type)
+    else:
+        with console.status("starting the training job"):
+            launched = launch(c_, s, hp, version=dataset_version, role_arn=role, instance_type=instance_type)
+    summary = {
+        "job": launched.name,
+        "dataset_version": launched.dataset_version,
+        "release": launched.release,
+        "model_data_url": launched.model_data_url,
+    }
+    if no_wait:
+        if json_:
+            print_json({**summary, "status": launched.description.get("TrainingJobStatus")})
+        else:
+            console.print(
+                f"[green]started[/] SageMaker training job [bold]{launched.name}[/] on {endpoint_label(s)} "
+                f"(dataset version {launched.dataset_version}, release {launched.release})\n"
+                f"  the model will land at {launched.model_data_url}; then run "
+                f"`prodml register --job {launched.name}`"
+            )
         return
-    run_training(c_, hp, dataset_version=dataset_version, role=role)
+    try:
+        job = follow_training(launched.name, s, quiet=json_, timeout=timeout)
+    except JobFailed as exc:
+        if json_:
+            print_json({**summary, "status": exc.description.get("TrainingJobStatus"), "error": str(exc)})
+        raise
+    if json_:
+        print_json({**summary, "status": job["TrainingJobStatus"], "metrics": _final_metrics(job)})
+        return
+    _print_training(job, c_, hp.family, launched.dataset_version)
 
 
-def run_training(c_, hp, *, dataset_version: str | None = None, role: str | None = None):
-    from prodml.training.runner import train_local
+def follow_training(job_name: str, s, *, quiet: bool = False, timeout: float | None = None) -> dict:
+    """Wait for a training job, showing its state and streaming its log; its final description."""
+    from prodml import aws
+    from prodml.jobs.watch import wait_training_job
 
-    with console.status("starting", spinner="dots") as status:
+    def on_line(line: str) -> None:
+        if quiet:
+            return
+        style = "cyan" if line.startswith("metric ") else ("red" if line.startswith("error") else "dim")
+        console.print(f"  [{style}]{line}[/]", highlight=False)
 
-        def on_line(line: str) -> None:
-            style = "cyan" if line.startswith("metric ") else ("red" if line.startswith("error") else "dim")
-            console.print(f"  [{style}]{line}[/]", highlight=False)
-
-        job = train_local(
-            c_,
-            settings(),
-            hp,
-            version=dataset_version,
-            role_arn=role,
+    if quiet:
+        return wait_training_job(
+            aws.client("sagemaker", s), aws.client("logs", s), job_name, timeout_seconds=timeout
+        )
+    with console.status(f"{job_name}: InProgress", spinner="dots") as status:
+        return wait_training_job(
+            aws.client("sagemaker", s),
+            aws.client("logs", s),
+            job_name,
+            on_state=lambda state, _: status.update(f"{job_name}: {state}"),
             on_line=on_line,
-            on_phase=lambda phase: status.update(phase),
+            timeout_seconds=timeout,
         )
+
+
+def _final_metrics(job: dict) -> dict[str, float]:
+    return {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList") or []}
+
+
+def _print_training(job: dict, contract, family: str, dataset_version: str) -> None:
+    scraped = _final_metrics(job)
+    table = Table(title=f"{job['TrainingJobName']}: {family} on {contract.name} version {dataset_version}")
+    table.add_column("metric (from the job's log, FinalMetricDataList)")
+    for split in ("validation", "test"):
+        table.add_column(split, justify="right")
+    names = sorted({name.split(":", 1)[1] for name in scraped})
+    primary = contract.target.metric
+    for name in names:
+        label = f"[bold]{name} ★[/]" if name == primary else name
+        table.add_row(label, *(_fmt(scraped.get(f"{split}:{name}")) for split in ("validation", "test")))
+    console.print(table)
+    seconds = job.get("TrainingTimeInSeconds")
     console.print(
-        _metrics_table(
-            job.metrics, f"{job.name}: {hp.family} on {c_.name} version {job.dataset_version.version}"
-        )
+        f"model    {job['ModelArtifacts']['S3ModelArtifacts']}\n"
+        f"trained in {seconds}s; register it with `prodml register --job {job['TrainingJobName']}`"
     )
-    parity = job.metrics["onnx_parity"]
-    console.print(
-        f"ONNX: {'[green]kept[/]' if parity['passed'] else '[yellow]dropped[/]'} "
-        f"(label agreement {_fmt(parity['label_agreement'])}, max prob diff {_sci(parity['max_abs_prob_diff'])}, "
-        f"max rel pred diff {_sci(parity['max_rel_pred_diff'])})"
-    )
-    console.print(
-        f"model    {job.model_data_url}\nlineage  {job.lineage_uri}\nreport   {job.report_uri} "
-        f"(local copy {job.local_report_dir})\ntrained in {job.seconds:.1f}s"
-    )
-    return job
 
 
 @handle_errors
@@ -219,10 +246,12 @@ def _read_json(s, uri: str | None) -> dict:
         return {}
 
 
-def _lineage_uri(model_data_url: str | None) -> str | None:
-    if not model_data_url or "/output/model.tar.gz" not in model_data_url:
-        return None
-    return model_data_url.replace("/output/model.tar.gz", "/lineage.json")
+def _lineage_uri(s, version) -> str | None:
+    """Where registration published the version's lineage (``training/<job>/report/lineage.json``)."""
+    from prodml.zones import Zones
+
+    job = Zones.job_from_artifact_key(version.model_data_url or "")
+    return Zones(s).uri("artifacts", Zones.lineage_key(job)) if job else None
 
 
 @models_app.command("list")
@@ -245,7 +274,7 @@ def models_list(contract: ContractOption = DEFAULT_CONTRACT) -> None:
         table.add_column(col, overflow="fold")
     for v in versions:
         metrics = _read_json(s, v.metrics_uri)
-        lineage = _read_json(s, _lineage_uri(v.model_data_url))
+        lineage = _read_json(s, _lineage_uri(s, v))
         colour = {"Approved": "green", "Rejected": "red"}.get(v.status, "yellow")
         star = " ★" if champion and v.version == champion.version else ""
         table.add_row(
@@ -277,7 +306,7 @@ def models_show(
         if v is None:
             raise RegistryError(f"no approved model in {registry.group} yet")
     metrics = _read_json(s, v.metrics_uri)
-    lineage = _read_json(s, _lineage_uri(v.model_data_url))
+    lineage = _read_json(s, _lineage_uri(s, v))
     console.print(
         f"[bold]{v.group} version {v.version}[/]  {v.status}  ({v.approval_description or 'no reason recorded'})"
     )
@@ -352,10 +381,15 @@ def register(app: typer.Typer) -> None:
 
 
 def demo_train(ctx) -> None:
+    from prodml.training.launcher import launch
     from prodml.training.model import Hyperparameters
 
-    job = run_training(ctx.contract, Hyperparameters(), dataset_version=ctx.facts.get("dataset_version"))
-    ctx.facts["training_job"] = job.name
+    hp = Hyperparameters()
+    launched = launch(ctx.contract, settings(), hp, version=ctx.facts.get("dataset_version"))
+    console.print(f"started SageMaker training job {launched.name}")
+    job = follow_training(launched.name, settings())
+    _print_training(job, ctx.contract, hp.family, launched.dataset_version)
+    ctx.facts["training_job"] = launched.name
 
 
 def demo_register(ctx) -> None:

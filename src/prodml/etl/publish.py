@@ -13,6 +13,9 @@ A run killed anywhere before step 3 leaves no manifest, so no reader takes it as
 the same inputs computes the same version and simply rewrites the same keys. A version that already has a
 manifest is never rewritten: the rerun is a reported no-op.
 
+Local scratch: a run works in ``<tmp>/prodml-etl-*`` (see :func:`scratch_dir`), which names its owning
+process; the run removes it whole, and the next run sweeps it if the owner died without doing so.
+
 Catalog design: one table ``<dataset>`` (location ``s3://<processed>/<dataset>/``) partitioned by
 ``version`` and ``split``, one partition per committed version and split; and one table
 ``<dataset>_quarantine`` partitioned by ``version``. Partitions are added only after the manifest exists.
@@ -22,14 +25,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from botocore.exceptions import ClientError
-
 from prodml.contract import Contract
+from prodml.datasets import DatasetStore
 from prodml.etl import code_version
 from prodml.etl.process import ProcessResult, quarantine_schema
 from prodml.etl.read import RawObject, format_of
@@ -39,6 +45,8 @@ MANIFEST_SCHEMA_VERSION = 1
 QUALITY_REPORT = "quality_report.json"
 BASELINE_PROFILE = "baseline_profile.json"
 STALE_STAGING = timedelta(hours=24)  # staging older than this belongs to a killed run
+SCRATCH_PREFIX = "prodml-etl-"
+SCRATCH_OWNER = "owner"  # in a scratch dir: "<pid> <host>" of the run using it
 _ATHENA_TYPES = {"int64": "bigint", "double": "double", "bool": "boolean", "string": "string"}
 
 
@@ -132,31 +140,6 @@ def dataset_version(contract: Contract, sources: list[RawObject]) -> str:
 # ---- processed zone ------------------------------------------------------------------------------------
 
 
-def committed_manifest(s3, bucket: str, dataset: str, version: str) -> dict | None:
-    try:
-        body = s3.get_object(Bucket=bucket, Key=Zones.manifest_key(dataset, version))["Body"].read()
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return None
-        raise
-    return json.loads(body)
-
-
-def latest_version(s3, bucket: str, dataset: str) -> str | None:
-    try:
-        return s3.get_object(Bucket=bucket, Key=Zones.latest_key(dataset))["Body"].read().decode().strip()
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return None
-        raise
-
-
-def set_latest(s3, bucket: str, dataset: str, version: str) -> None:
-    s3.put_object(
-        Bucket=bucket, Key=Zones.latest_key(dataset), Body=version.encode(), ContentType="text/plain"
-    )
-
-
 def commit(
     s3,
     bucket: str,
@@ -173,7 +156,8 @@ def commit(
     emit = on_step or (lambda event, data: None)
     dataset = contract.name
     staging = Zones.staging_prefix(dataset, run_id)
-    report_dir = Path(tempfile.mkdtemp(prefix="prodml-etl-reports-"))
+    report_dir = result.workdir / "reports"  # inside the run's scratch, so removed with it
+    report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / QUALITY_REPORT).write_text(json.dumps(result.report, indent=2, default=str))
     (report_dir / BASELINE_PROFILE).write_text(json.dumps(result.profile, indent=2, default=str))
 
@@ -237,7 +221,7 @@ def commit(
         Body=json.dumps(manifest, indent=2).encode(),
         ContentType="application/json",
     )
-    set_latest(s3, bucket, dataset, version)
+    DatasetStore(s3, bucket).set_latest(dataset, version)
     emit("committed", {"version": version})
     delete_prefix(s3, bucket, staging)
     sweep_stale_staging(s3, bucket, dataset)
@@ -269,17 +253,63 @@ def delete_prefix(s3, bucket: str, prefix: str) -> int:
     return deleted
 
 
-def list_versions(s3, bucket: str, dataset: str) -> list[dict]:
-    """Every version prefix of a dataset with whether it is committed (has a manifest)."""
-    prefix = f"{dataset}/version="
-    versions = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
-        for common in page.get("CommonPrefixes", []):
-            version = common["Prefix"][len(prefix) :].rstrip("/")
-            versions.append(
-                {"version": version, "manifest": committed_manifest(s3, bucket, dataset, version)}
-            )
-    return versions
+# ---- local scratch -------------------------------------------------------------------------------------
+
+
+def scratch_dir() -> Path:
+    """A new scratch directory for one run, ``<tmp>/prodml-etl-*``, naming its owner (this process). Sweeps
+    the scratch of dead runs first. The run removes the directory whole when it ends, however it ends."""
+    sweep_stale_scratch()
+    path = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    (path / SCRATCH_OWNER).write_text(f"{os.getpid()} {socket.gethostname()}\n")
+    return path
+
+
+def sweep_stale_scratch(unowned_after: timedelta = STALE_STAGING) -> list[Path]:
+    """Remove the ``<tmp>/prodml-etl-*`` directories of runs that died (killed, out of memory).
+
+    Only this user's, and only when the owner named in it is a process of this host that no longer exists:
+    never a live run's, nor one whose owner cannot be told (another host; a reused pid keeps it too). A
+    directory naming no owner (left by a release that did not name it, or a run in the instant between
+    creating and naming it) is removed once older than ``unowned_after``. POSIX only."""
+    if os.name != "posix":
+        return []  # os.kill(pid, 0) would not merely probe there
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(SCRATCH_PREFIX + "*"):
+        try:
+            info = path.lstat()
+            if path.is_symlink() or not path.is_dir() or info.st_uid != os.getuid():
+                continue
+            owner = _scratch_owner(path)
+            if owner is None:
+                stale = time.time() - info.st_mtime > unowned_after.total_seconds()
+            else:
+                pid, host = owner
+                stale = host == socket.gethostname() and not _process_exists(pid)
+        except OSError:  # swept by another run meanwhile
+            continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _scratch_owner(path: Path) -> tuple[int, str] | None:
+    try:
+        pid, host = (path / SCRATCH_OWNER).read_text().split()
+        return int(pid), host
+    except (OSError, ValueError):
+        return None
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, as another user's process
+        return True
+    return True
 
 
 # ---- catalog -------------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ import yaml
 
 # Values a deployment knows and the ETL spec's arguments may name with ``from:`` (Terraform builds the same
 # keys in modules/glue_etl).
+# A job reports progress and its result as ``PRODML_EVENT <json>`` lines on stdout (the log, on AWS).
+EVENT_PREFIX = "PRODML_EVENT "
 ETL_DEPLOYMENT_VALUES = ("dataset", "raw_uri", "processed_uri", "contract_uri", "glue_database")
 
 

@@ -1,50 +1,39 @@
-"""The AWS launcher: a real SageMaker training job through the SageMaker Python SDK v2 ``SKLearn`` estimator.
+"""Start a SageMaker training job through the SageMaker Python SDK v2 ``SKLearn`` estimator: on AWS and on
+the emulator alike (whose executor runs it as SageMaker would).
 
-The job runs the same ``pipelines/training/train.py`` in the scikit-learn framework container, whose Python is
-3.10. The source directory is staged from this checkout: the entrypoint, the ``prodml`` package and a
-``requirements.txt`` (see :func:`requirements`) that the container installs before it runs the entrypoint.
-Channels point at the committed dataset version's split prefixes; the config channel (contract, run
-information, baseline profile) is uploaded to the artifacts bucket under the job's name first. It never
-waits for the job (``wait=False``).
+The job runs ``pipelines/training/train.py`` in the scikit-learn framework container (Python 3.10), from the
+``sourcedir.tar.gz`` of the current release (``prodml ship``). Everything about the job's shape comes from
+the job spec (``prodml/jobs/training.yaml``, which Terraform reads too). Channels point at the committed
+dataset version's split prefixes; the config channel (contract, run information, baseline profile) is
+uploaded under the job's name first. It starts the job and returns; :mod:`prodml.jobs.watch` waits.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
-from importlib import metadata
-from pathlib import Path
+from datetime import UTC, datetime
+from typing import Any
 
-from prodml import aws
+from prodml import artifact, aws, naming
 from prodml.contract import Contract
+from prodml.datasets import DatasetStore, DatasetVersion
+from prodml.jobs import training_spec
+from prodml.release import current_release
 from prodml.settings import Settings
-from prodml.training import CONFIG_CHANNEL
-from prodml.training.metrics import metric_definitions
+from prodml.training import CONFIG_CHANNEL, RUN_INFO
 from prodml.training.model import Hyperparameters
 from prodml.zones import SPLITS, Zones
-
-FRAMEWORK_VERSION = "1.4-2"  # the newest scikit-learn framework container the SDK knows; it runs Python 3.10
-INSTANCE_TYPE = "ml.m5.large"
-# The libraries whose versions decide the artifact: pinned to this environment's (the lock's, which serving runs
-# too), so the pickled pipeline loads in serving unchanged and the ONNX graph is the one parity was checked on.
-ARTIFACT_LIBRARIES = ("scikit-learn", "joblib", "skl2onnx", "onnx")
-# Everything else comes at prodml's declared ranges (pyproject): the lock's own versions of numpy, pandas,
-# pyarrow, ... need Python 3.11+, while these ranges resolve on the container's 3.10. onnxruntime is among
-# them: training uses it only for the parity check, and the lock's version has no Python 3.10 build.
-REQUIREMENTS_EXTRA = "training"
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
 class LaunchedJob:
     name: str
     dataset_version: str
+    release: str
     model_data_url: str
-    description: dict
+    description: dict[str, Any]
 
 
 def _quiet_sagemaker() -> None:
@@ -52,58 +41,48 @@ def _quiet_sagemaker() -> None:
     import logging
 
     logging.getLogger("sagemaker.config").setLevel(logging.WARNING)
+    logging.getLogger("sagemaker").setLevel(logging.WARNING)
 
 
-def framework_image_uri(region: str) -> str:
-    """The scikit-learn training container for ``region`` (also recorded for local runs).
-
-    Read from the SDK's own image table rather than through ``sagemaker.image_uris``: importing the SDK
-    takes many seconds, and the local runner only needs the name.
-    """
-    spec = importlib.util.find_spec("sagemaker")
-    if spec is None or spec.origin is None:
-        return f"sagemaker-scikit-learn:{FRAMEWORK_VERSION}-cpu-py3"
-    table = json.loads((Path(spec.origin).parent / "image_uri_config" / "sklearn.json").read_text())
-    entry = table["training"]["versions"][FRAMEWORK_VERSION]
-    account = entry["registries"].get(region) or entry["registries"]["us-east-1"]
-    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"{account}.dkr.ecr.{region}.{domain}/{entry['repository']}:{FRAMEWORK_VERSION}-cpu-py3"
+def new_job_name(settings: Settings, dataset: str, now: datetime | None = None) -> str:
+    """Job names end in a UTC timestamp, so the greatest name is the newest job."""
+    now = now or datetime.now(UTC)
+    return naming.training_job_name(
+        settings.project, settings.env, dataset, now.strftime("%Y%m%d-%H%M%S-%f")[:-3]
+    )
 
 
-def requirements() -> str:
-    """``requirements.txt`` for the container: the artifact's libraries pinned, the rest of prodml's core and
-    training dependencies at their declared ranges."""
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-
-    lines = []
-    for name in ARTIFACT_LIBRARIES:
-        try:
-            lines.append(f"{name}=={metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            raise RuntimeError(
-                f"cannot pin {name}: it is not installed here (install prodml with the training extra)"
-            ) from None
-    pinned = {canonicalize_name(name) for name in ARTIFACT_LIBRARIES}
-    for spec in metadata.requires("prodml") or []:
-        req = Requirement(spec)
-        if req.marker is not None and not req.marker.evaluate({"extra": REQUIREMENTS_EXTRA}):
-            continue
-        if canonicalize_name(req.name) not in pinned:
-            extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
-            lines.append(f"{req.name}{extras}{req.specifier}")
-    return "\n".join(lines) + "\n"
+def default_role_arn(settings: Settings) -> str:
+    """The training execution role Terraform creates, by the naming convention."""
+    account = aws.client("sts", settings).get_caller_identity()["Account"]
+    return f"arn:aws:iam::{account}:role/{naming.resource_name(settings.project, settings.env, 'training')}"
 
 
-def stage_source_dir(into: Path) -> Path:
-    """``source_dir`` for the estimator: train.py, the prodml package and requirements.txt."""
-    from prodml.training.runner import ENTRYPOINT
-
-    into.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(ENTRYPOINT, into / ENTRYPOINT.name)
-    shutil.copytree(PACKAGE_DIR, into / "prodml", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (into / "requirements.txt").write_text(requirements())
-    return into
+def stage_config(
+    s3: Any, zones: Zones, contract: Contract, dv: DatasetVersion, job_name: str, release: dict[str, Any]
+) -> str:
+    """Upload the config channel (contract, run information, the version's baseline profile); its URI."""
+    bucket, prefix = zones.bucket("artifacts"), zones.training_config_prefix(job_name)
+    info = {
+        "dataset": contract.name,
+        "dataset_version": dv.version,
+        "manifest": dv.manifest,
+        "git_sha": release.get("git_sha"),
+        "release": release["release"],
+        "job_name": job_name,
+    }
+    s3.put_object(Bucket=bucket, Key=prefix + artifact.CONTRACT, Body=contract.to_yaml().encode())
+    s3.put_object(
+        Bucket=bucket, Key=prefix + RUN_INFO, Body=json.dumps(info, indent=2, sort_keys=True, default=str)
+    )
+    profile = zones.version_prefix(contract.name, dv.version) + artifact.BASELINE_PROFILE
+    if aws.s3_object_exists(s3, zones.bucket("processed"), profile):
+        s3.copy_object(
+            Bucket=bucket,
+            Key=prefix + artifact.BASELINE_PROFILE,
+            CopySource={"Bucket": zones.bucket("processed"), "Key": profile},
+        )
+    return zones.uri("artifacts", prefix)
 
 
 def launch(
@@ -113,69 +92,64 @@ def launch(
     *,
     version: str | None = None,
     role_arn: str | None = None,
-    instance_type: str = INSTANCE_TYPE,
+    instance_type: str | None = None,
     job_name: str | None = None,
 ) -> LaunchedJob:
     _quiet_sagemaker()
-    import boto3
     import sagemaker
     from sagemaker.inputs import TrainingInput
     from sagemaker.sklearn.estimator import SKLearn
 
-    from prodml.training import runner
-
+    spec = training_spec()
     s3, zones = aws.client("s3", settings), Zones(settings)
-    dv = runner.committed_version(s3, zones, contract.name, version)
-    job = job_name or runner.new_job_name(settings, contract.name)
-    role = role_arn or runner.default_role_arn(settings)
-
-    boto_session = aws.boto3_session(settings)
-    assert isinstance(boto_session, boto3.session.Session)
+    dv = DatasetStore.of(s3, zones).committed(contract.name, version)
+    release = current_release(s3, zones)
+    job = job_name or new_job_name(settings, contract.name)
     session = sagemaker.Session(
-        boto_session=boto_session,
+        boto_session=aws.boto3_session(settings),
         sagemaker_client=aws.client("sagemaker", settings),
         default_bucket=zones.bucket("artifacts"),
         default_bucket_prefix=None,
+        # No SDK telemetry calls to AWS's collector: a locked-down VPC has no route, and the emulator none.
+        sagemaker_config={
+            "SchemaVersion": "1.0",
+            "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
+        },
     )
     session.s3_client = s3
-    session.s3_resource = boto_session.resource("s3", endpoint_url=settings.endpoint_url)
-    with tempfile.TemporaryDirectory(prefix="prodml-launch-") as tmp:
-        config_dir = runner.stage_config(s3, zones, contract, dv, job, Path(tmp) / "config")
-        config_prefix = f"training/{job}/input/{CONFIG_CHANNEL}/"
-        for path in sorted(config_dir.iterdir()):
-            s3.upload_file(str(path), zones.bucket("artifacts"), config_prefix + path.name)
-        source_dir = stage_source_dir(Path(tmp) / "source")
-        estimator = SKLearn(
-            entry_point=runner.ENTRYPOINT.name,
-            source_dir=str(source_dir),
-            framework_version=FRAMEWORK_VERSION,
-            py_version="py3",
-            role=role,
-            instance_type=instance_type,
-            instance_count=1,
-            hyperparameters=hp.as_strings(),
-            metric_definitions=metric_definitions(contract.target.task),
-            output_path=zones.uri("artifacts", zones.training_output_prefix()),
-            code_location=zones.uri("artifacts", "code/training"),
-            base_job_name=job,
-            sagemaker_session=session,
-            max_run=3600,
-            tags=[
-                {"Key": "prodml:runner", "Value": "sagemaker"},
-                {"Key": "prodml:dataset", "Value": dv.dataset},
-                {"Key": "prodml:dataset-version", "Value": dv.version},
-            ],
-        )
-        channels = {
-            split: TrainingInput(zones.uri("processed", zones.split_prefix(contract.name, dv.version, split)))
-            for split in SPLITS
-        }
-        channels[CONFIG_CHANNEL] = TrainingInput(zones.uri("artifacts", config_prefix))
-        estimator.fit(channels, job_name=job, wait=False, logs=False)
+    session.s3_resource = aws.boto3_session(settings).resource("s3", endpoint_url=settings.endpoint_url)
+    config_uri = stage_config(s3, zones, contract, dv, job, release)
+    estimator = SKLearn(
+        entry_point=spec.entry_point,
+        source_dir=release["training_source"],
+        framework_version=spec.framework_version,
+        py_version="py3",
+        role=role_arn or default_role_arn(settings),
+        instance_type=instance_type or spec.instance_type,
+        instance_count=spec.instance_count,
+        volume_size=spec.volume_size_gb,
+        max_run=spec.max_runtime_seconds,
+        hyperparameters=hp.as_strings(),
+        metric_definitions=spec.metric_definitions(contract.target.task.value),
+        output_path=zones.uri("artifacts", zones.training_output_prefix()),
+        sagemaker_session=session,
+        tags=[
+            {"Key": "prodml:dataset", "Value": dv.dataset},
+            {"Key": "prodml:dataset-version", "Value": dv.version},
+            {"Key": "prodml:release", "Value": release["release"]},
+        ],
+    )
+    channels = {
+        split: TrainingInput(DatasetStore.of(s3, zones).split_uri(dv.dataset, dv.version, split))
+        for split in SPLITS
+    }
+    channels[CONFIG_CHANNEL] = TrainingInput(config_uri)
+    estimator.fit(channels, job_name=job, wait=False, logs=False)
     description = aws.client("sagemaker", settings).describe_training_job(TrainingJobName=job)
     return LaunchedJob(
         name=job,
         dataset_version=dv.version,
+        release=release["release"],
         model_data_url=zones.uri("artifacts", zones.model_artifact_key(job)),
         description=description,
     )

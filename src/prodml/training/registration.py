@@ -9,20 +9,20 @@ champion simply outranks the old one, which stays Approved so that rollback can 
 from __future__ import annotations
 
 import json
+import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from prodml import artifact, aws
 from prodml.contract import Contract
+from prodml.datasets import DatasetStore
 from prodml.registry import ModelRegistry, ModelVersion, RegistryError
 from prodml.settings import Settings
 from prodml.training import TrainingError
 from prodml.training.gate import DEFAULT_MIN_IMPROVEMENT, Decision, decide, default_floor
 from prodml.training.report import MODEL_CARD, REPORT_FACTS, model_card
 from prodml.zones import Zones
-
-IMAGE_TAG = "latest"
 
 
 @dataclass(frozen=True)
@@ -35,20 +35,13 @@ class Registration:
     local_report_dir: Path
 
 
-def job_from_model_data_url(url: str | None) -> str | None:
-    """``s3://<artifacts>/training/<job>/output/model.tar.gz`` → ``<job>``."""
-    if not url or "/training/" not in url:
-        return None
-    return url.split("/training/", 1)[1].split("/", 1)[0]
-
-
 def latest_job(sm, settings: Settings, dataset: str) -> str:
-    """The newest training job recorded for ``dataset`` (local runs and SageMaker runs alike)."""
+    """The newest completed training job for ``dataset``."""
     from prodml import naming
 
     prefix = naming.resource_name(settings.project, settings.env, dataset) + "-"
     names: list[str] = []
-    kwargs = {"NameContains": prefix, "MaxResults": 100}
+    kwargs = {"NameContains": prefix, "MaxResults": 100, "StatusEquals": "Completed"}
     while True:
         page = sm.list_training_jobs(**kwargs)
         names += [
@@ -60,15 +53,87 @@ def latest_job(sm, settings: Settings, dataset: str) -> str:
             break
         kwargs["NextToken"] = page["NextToken"]
     if not names:
-        raise LookupError(f"no training job for {dataset!r} yet; run `prodml train` first")
-    # Job names end in a UTC timestamp (see runner.new_job_name), so the greatest name is the newest job.
+        raise LookupError(f"no completed training job for {dataset!r} yet; run `prodml train` first")
+    # Job names end in a UTC timestamp (see launcher.new_job_name), so the greatest name is the newest job.
     return max(names)
 
 
-def image_uri(settings: Settings) -> str:
-    """The serving image the model package names (the ECR repository Terraform creates)."""
-    account = aws.client("sts", settings).get_caller_identity()["Account"]
-    return f"{account}.dkr.ecr.{settings.region}.amazonaws.com/{settings.ecr_repository}:{IMAGE_TAG}"
+def completed_job(sm, job: str) -> dict:
+    """The training job's description; RegistryError unless it completed."""
+    try:
+        description = sm.describe_training_job(TrainingJobName=job)
+    except sm.exceptions.ClientError as exc:
+        raise RegistryError(f"no training job {job}: {exc.response['Error'].get('Message')}") from None
+    status = description["TrainingJobStatus"]
+    if status != "Completed":
+        reason = description.get("FailureReason") or "it has not finished"
+        raise RegistryError(f"training job {job} is {status}, not Completed: {reason}")
+    return description
+
+
+def image_uri(settings: Settings, git_sha: str | None) -> str:
+    """The serving image the model package names, by digest: the image pushed for the commit the model was
+    trained from when there is one, else the newest image in the service's ECR repository."""
+    ecr = aws.client("ecr", settings)
+    repository = settings.ecr_repository
+    images: list[dict] = []
+    try:
+        for page in ecr.get_paginator("describe_images").paginate(repositoryName=repository):
+            images += page.get("imageDetails", [])
+    except ecr.exceptions.RepositoryNotFoundException:
+        raise RegistryError(f"no ECR repository {repository}; provision it (`make apply`)") from None
+    if not images:
+        raise RegistryError(
+            f"ECR repository {repository} holds no image yet: the model package must name one that exists; "
+            "the deploy workflow pushes it (`docker push`), or, on the emulator with no Docker, `prodml image record`"
+        )
+    sha = (git_sha or "").removesuffix("-dirty")
+    tagged = [i for i in images if sha and sha in (i.get("imageTags") or [])]
+    chosen = (tagged or sorted(images, key=lambda i: i.get("imagePushedAt") or 0))[-1]
+    registry = f"{chosen['registryId']}.dkr.ecr.{settings.region}.amazonaws.com"
+    return f"{registry}/{repository}@{chosen['imageDigest']}"
+
+
+def publish_report(s3, zones: Zones, job: str, candidate_dir: Path, output_dir: Path) -> dict[str, str]:
+    """Copy what registration and the CLI read out of the job's archives to ``training/<job>/report/``: the
+    metrics and lineage from ``model.tar.gz``, the plots and report facts from ``output.tar.gz``."""
+    bucket = zones.bucket("artifacts")
+    s3.upload_file(str(candidate_dir / artifact.METRICS), bucket, zones.metrics_key(job))
+    s3.upload_file(str(candidate_dir / artifact.LINEAGE), bucket, zones.lineage_key(job))
+    for path in sorted(output_dir.glob("*")) if output_dir.is_dir() else []:
+        if path.is_file() and path.name not in (MODEL_CARD,):
+            s3.upload_file(str(path), bucket, zones.report_prefix(job) + path.name)
+    return {
+        "metrics": zones.uri("artifacts", zones.metrics_key(job)),
+        "lineage": zones.uri("artifacts", zones.lineage_key(job)),
+    }
+
+
+def download_output(s3, zones: Zones, job: str, into: Path) -> Path:
+    """Unpack the job's ``output.tar.gz`` (``/opt/ml/output/data``) into ``into``; empty when it has none."""
+    into.mkdir(parents=True, exist_ok=True)
+    bucket, key = zones.bucket("artifacts"), zones.output_archive_key(job)
+    if not aws.s3_object_exists(s3, bucket, key):
+        return into
+    tarball = into.parent / "output.tar.gz"
+    s3.download_file(bucket, key, str(tarball))
+    with tarfile.open(tarball) as archive:
+        archive.extractall(into, filter="data")
+    return into
+
+
+def check_scraped(metrics: dict, job: dict) -> dict[str, float]:
+    """The metrics SageMaker scraped from the log (``FinalMetricDataList``) must be the artifact's own."""
+    scraped = {m["MetricName"]: float(m["Value"]) for m in job.get("FinalMetricDataList") or []}
+    for name, value in scraped.items():
+        split, _, metric = name.partition(":")
+        recorded = metrics.get(split, {}).get(metric)
+        if recorded is not None and value == value and abs(float(recorded) - value) > 1e-5:
+            raise RegistryError(
+                f"{job['TrainingJobName']}: {name} is {value} in the job's log but {recorded} in its model "
+                "artifact; the artifact is not this job's"
+            )
+    return scraped
 
 
 def download_artifact(s3, url: str, into: Path) -> artifact.UnpackedArtifact:
@@ -95,10 +160,9 @@ def score_champion_on(
 
     from prodml.training.core import evaluate
     from prodml.training.data import load_split
-    from prodml.training.runner import download_split
 
     test_dir = work / "test"
-    download_split(s3, zones, contract.name, dataset_version, "test", test_dir)
+    DatasetStore.of(s3, zones).download_split(contract.name, dataset_version, "test", test_dir)
     split = load_split(contract, test_dir, "test")
     return evaluate(joblib.load(champion_dir.path(artifact.MODEL_JOBLIB)), contract, split)
 
@@ -113,7 +177,8 @@ def register_job(
 ) -> Registration:
     s3, sm, zones = aws.client("s3", settings), aws.client("sagemaker", settings), Zones(settings)
     job = job or latest_job(sm, settings, contract.name)
-    model_data_url = zones.uri("artifacts", zones.model_artifact_key(job))
+    description = completed_job(sm, job)
+    model_data_url = description["ModelArtifacts"]["S3ModelArtifacts"]
     registry = ModelRegistry(sm, settings.model_package_group(contract.name))
     registry.ensure_group(contract.description or contract.name)
     existing = registry.versions()
@@ -130,6 +195,9 @@ def register_job(
                 "(fingerprints differ); register it with the contract it was trained on"
             )
         metrics, lineage = candidate.metrics, candidate.lineage
+        scraped = check_scraped(metrics, description)
+        output_dir = download_output(s3, zones, job, work / "output")
+        uris = publish_report(s3, zones, job, candidate.directory, output_dir)
         metric = metrics["primary_metric"]
         value = float(metrics["test"][metric])
         the_floor = floor if floor is not None else default_floor(metric, metrics["baseline"]["test"])
@@ -172,13 +240,14 @@ def register_job(
             "training_job": job,
             "git_sha": str(lineage.get("git_sha")),
             "contract_fingerprint": contract.fingerprint,
-            "lineage_uri": zones.uri("artifacts", zones.lineage_key(job)),
+            "lineage_uri": uris["lineage"],
             f"test_{metric}": f"{value:.6f}",
+            **{f"scraped:{name}": f"{v:.6f}" for name, v in sorted(scraped.items())[:20]},
         }
         registered = registry.register(
             model_data_url=model_data_url,
-            image_uri=image_uri(settings),
-            metrics_uri=zones.uri("artifacts", f"training/{job}/output/{artifact.METRICS}"),
+            image_uri=image_uri(settings, lineage.get("git_sha")),
+            metrics_uri=uris["metrics"],
             summary=summary,
             metadata=metadata,
             status=decision.status,
@@ -190,7 +259,7 @@ def register_job(
             contract,
             metrics,
             lineage,
-            _report_facts(s3, zones, job),
+            _report_facts(output_dir),
             champion=None
             if champion_metrics is None
             else {"version": champion.version, "metrics": champion_metrics, "how": how},
@@ -209,9 +278,6 @@ def register_job(
     return Registration(job, registered, decision, how, card, local_report_dir)
 
 
-def _report_facts(s3, zones: Zones, job: str) -> dict:
-    try:
-        body = s3.get_object(Bucket=zones.bucket("artifacts"), Key=zones.report_prefix(job) + REPORT_FACTS)
-    except s3.exceptions.NoSuchKey:
-        return {}
-    return json.loads(body["Body"].read())
+def _report_facts(output_dir: Path) -> dict:
+    path = output_dir / REPORT_FACTS
+    return json.loads(path.read_text()) if path.is_file() else {}
