@@ -13,7 +13,6 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -146,7 +145,9 @@ def run(args: JobArgs) -> dict:
             "seconds": time.monotonic() - started,
         }
 
-    workdir = Path(args.work_dir or tempfile.mkdtemp(prefix="prodml-etl-")) / run_id
+    # Our own scratch (a fresh prodml-etl-* dir) is removed whole; under a given --work_dir, only our part.
+    scratch = Path(args.work_dir) if args.work_dir else publish.scratch_dir()
+    workdir = scratch / run_id
     try:
         result = process(
             contract,
@@ -170,7 +171,7 @@ def run(args: JobArgs) -> dict:
             on_step=emit,
         )
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(workdir if args.work_dir else scratch, ignore_errors=True)
     tables = publish.register_catalog(
         aws.boto3_session(settings), database, processed_bucket, contract, version
     )

@@ -55,6 +55,7 @@ class ProcessResult:
     profile: dict
     split_files: dict[str, list[Path]]
     quarantine_files: list[Path]
+    workdir: Path  # everything above lives under it
     rows_out: dict[str, int] = field(default_factory=dict)
 
 
@@ -259,6 +260,7 @@ def process(
         profile=profile,
         split_files=split_files,
         quarantine_files=quarantine_files,
+        workdir=workdir,
         rows_out=rows_out,
     )
 
