@@ -56,6 +56,19 @@ def aws_env(moto_server, monkeypatch, tmp_path) -> Settings:
 
 
 @pytest.fixture
+def shipped_env(aws_env) -> Settings:
+    """A clean emulator provisioned as `make apply` provisions AWS (every contract's dataset), with code
+    released by `prodml ship` and an inference image in ECR: what every job-running test starts from."""
+    from prodml.bootstrap import bootstrap
+    from prodml.release import record_image, ship
+
+    bootstrap(aws_env, [load_contract(path).name for path in sorted((REPO / "contracts").glob("*.yaml"))])
+    ship(aws_env)
+    record_image(aws_env)
+    return aws_env
+
+
+@pytest.fixture
 def churn_contract():
     return load_contract(CHURN_CONTRACT)
 

@@ -17,11 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from prodml import aws, naming, sample_data
-from prodml.bootstrap import bootstrap
-from prodml.cli.etl import run_etl
-from prodml.etl.publish import list_versions, sweep_stale_staging
+from prodml.datasets import DatasetStore
+from prodml.etl.publish import sweep_stale_staging
 from prodml.ingest import ingest
-from prodml.zones import Zones, read_committed_manifest
+from prodml.zones import Zones
 from tests.conftest import CHURN_CONTRACT, REPO, run_prodml
 from tests.etl.helpers import HEADER, csv_text
 
@@ -29,13 +28,27 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def landed(aws_env, churn_contract, tmp_path):
-    """A bootstrapped emulator with 3,000 sample rows landed."""
-    bootstrap(aws_env, [churn_contract.name])
+def landed(shipped_env, churn_contract, tmp_path):
+    """A provisioned emulator with code shipped and 3,000 sample rows landed."""
     data = tmp_path / "churn.csv"
     sample_data.write_sample(churn_contract, data, 3000)
-    ingest(data, churn_contract, aws_env)
-    return aws_env
+    ingest(data, churn_contract, shipped_env)
+    return shipped_env
+
+
+def read_committed_manifest(s3, zones: Zones, dataset: str) -> dict:
+    return DatasetStore.of(s3, zones).committed(dataset).manifest
+
+
+def list_versions(s3, bucket: str, dataset: str) -> list[dict]:
+    return DatasetStore(s3, bucket).versions(dataset)
+
+
+def run_etl(settings) -> dict:
+    """`prodml etl --json` as a user runs it: the job run's result."""
+    result = run_prodml("etl", "--contract", str(CHURN_CONTRACT), "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
 
 
 def keys(s3, bucket: str, prefix: str = "") -> list[str]:
@@ -89,7 +102,7 @@ def test_etl_commits_a_version_registers_the_catalog_and_reruns_as_a_noop(landed
     assert glue.get_table(DatabaseName=landed.glue_database, Name=f"{churn_contract.name}_quarantine")
 
     before = keys(s3, processed)
-    again = run_etl(churn_contract, landed)
+    again = run_etl(landed)
     assert (again["status"], again["version"]) == ("noop", manifest["version"])
     assert keys(s3, processed) == before
 
@@ -102,13 +115,13 @@ def test_etl_commits_a_version_registers_the_catalog_and_reruns_as_a_noop(landed
 @pytest.mark.slow  # the split's stability is also unit-tested in test_dedup
 def test_an_append_makes_a_new_version_and_no_row_changes_split(landed, churn_contract, tmp_path):
     s3 = aws.client("s3", landed)
-    assert run_etl(churn_contract, landed)["status"] == "committed"
+    assert run_etl(landed)["status"] == "committed"
     first = read_committed_manifest(s3, Zones(landed), churn_contract.name)
     more = tmp_path / "more.csv"
     table = sample_data.generate_table(churn_contract, 500, seed=11, id_offset=3000)
     pacsv.write_csv(table, more)
     ingest(more, churn_contract, landed)
-    assert run_etl(churn_contract, landed)["status"] == "committed"
+    assert run_etl(landed)["status"] == "committed"
     second = read_committed_manifest(s3, Zones(landed), churn_contract.name)
     assert second["version"] != first["version"] and len(second["raw_objects"]) == 2
     old, new = split_of_ids(s3, landed, first), split_of_ids(s3, landed, second)
@@ -116,8 +129,8 @@ def test_an_append_makes_a_new_version_and_no_row_changes_split(landed, churn_co
     assert second["rows"]["out"] > first["rows"]["out"]
 
 
-def test_failed_quality_gate_publishes_nothing(aws_env, churn_contract, tmp_path):
-    bootstrap(aws_env, [churn_contract.name])
+def test_failed_quality_gate_publishes_nothing(shipped_env, churn_contract, tmp_path):
+    aws_env = shipped_env
     bad = tmp_path / "bad.csv"
     bad.write_text(csv_text(*[f"C{i},-1,basic,1,2020-01-01,na,0,true,1,false" for i in range(20)]))
     ingest(bad, churn_contract, aws_env)
@@ -159,6 +172,7 @@ def _job_argv(settings, contract) -> list[str]:
         "--raw_uri", f"s3://{settings.bucket('raw')}/{contract.name}/",
         "--processed_uri", f"s3://{settings.bucket('processed')}/",
         "--contract_uri", f"s3://{settings.bucket('artifacts')}/{key}",
+        "--glue_database", settings.glue_database,
         "--max_rows_per_file", "200",
     ]  # fmt: skip
 
@@ -223,4 +237,4 @@ def test_header_of_helpers_matches_the_contract(churn_contract):
 
 def test_etl_help():
     result = run_prodml("etl", "--help")
-    assert result.returncode == 0 and "--upload-code" in result.stdout
+    assert result.returncode == 0 and "--no-wait" in result.stdout and "--json" in result.stdout
