@@ -1,9 +1,7 @@
-# A Glue Python shell job per dataset running the prodml ETL script from the artifacts bucket.
+# A Glue Python shell job per dataset running the prodml ETL script, defined by its spec
+# (src/prodml/jobs/etl.yaml, read by the root and passed as var.job_spec; spec.tf derives every value).
 # The job is a thin shell: it parses its arguments and calls the ETL library shipped in the wheel.
-# Python shell 3.9 runs on Glue 3.0 (Amazon Linux 2): the prodml wheel comes with --extra-py-files (Python
-# shell installs no S3 objects through --additional-python-modules), its dependencies as the pinned PyPI
-# list in --additional-python-modules, over the bare runtime (library-set none) rather than the analytics
-# set, whose older pandas/numpy/pyarrow/awswrangler the pins would replace anyway.
+# Where the code lives (script, wheel, contract) belongs to `prodml ship` once the job exists.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -13,8 +11,6 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.region
-
-  artifacts_uri = "s3://${var.bucket_ids["artifacts"]}"
 }
 
 ################################################################################
@@ -63,35 +59,29 @@ resource "aws_glue_job" "this" {
   name                   = each.value
   description            = "prodml ETL for the ${each.key} dataset: raw -> processed -> curated."
   role_arn               = aws_iam_role.this.arn
-  max_capacity           = var.max_capacity
-  timeout                = var.timeout_minutes
+  max_capacity           = local.job.max_capacity
+  timeout                = local.job.timeout
   security_configuration = aws_glue_security_configuration.this.name
 
   command {
     name            = "pythonshell"
-    python_version  = "3.9"
-    script_location = "${local.artifacts_uri}/${var.script_key}"
+    python_version  = local.job.python_version
+    script_location = local.job.script_location
   }
 
-  # Argument names are prodml.etl.job's (REQUIRED_ARGS/OPTIONAL_ARGS); Glue adds --JOB_NAME itself.
-  default_arguments = merge(
-    {
-      "--dataset"                   = each.key
-      "--raw_uri"                   = "s3://${var.bucket_ids["raw"]}/${each.key}/"
-      "--processed_uri"             = "s3://${var.bucket_ids["processed"]}/"
-      "--contract_uri"              = "${local.artifacts_uri}/${var.contract_key_prefix}${each.key}.yaml"
-      "--glue_database"             = aws_glue_catalog_database.this.name
-      "--extra-py-files"            = join(",", [for key in var.python_wheel_keys : "${local.artifacts_uri}/${key}"])
-      "--additional-python-modules" = join(",", var.python_modules)
-      "--job-bookmark-option"       = "job-bookmark-disable"
-      "library-set"                 = "none"
-    },
-    var.job_arguments,
-  )
+  default_arguments = local.default_arguments[each.key]
 
   execution_property {
-    # One run per dataset at a time: two runs writing the same partitions would race.
-    max_concurrent_runs = 1
+    max_concurrent_runs = local.job.max_concurrent_runs
+  }
+
+  lifecycle {
+    # `prodml ship` owns where the code lives: it uploads a release and points the job at it (glue.update_job).
+    ignore_changes = [
+      command[0].script_location,
+      default_arguments["--extra-py-files"],
+      default_arguments["--contract_uri"],
+    ]
   }
 
   tags = merge(var.tags, { Dataset = each.key })
@@ -102,11 +92,11 @@ resource "aws_glue_job" "this" {
 ################################################################################
 
 resource "aws_glue_trigger" "this" {
-  for_each = var.schedule_expression == null ? {} : aws_glue_job.this
+  for_each = local.job.schedule == null ? {} : aws_glue_job.this
 
   name     = "${each.value.name}-schedule"
   type     = "SCHEDULED"
-  schedule = var.schedule_expression
+  schedule = local.job.schedule
   enabled  = var.schedule_enabled
 
   actions {

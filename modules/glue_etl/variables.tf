@@ -17,60 +17,96 @@ variable "job_names" {
   }
 }
 
-variable "script_key" {
-  description = "Key of the ETL entry-point script in the artifacts bucket."
+################################################################################
+# Job spec
+################################################################################
+
+variable "job_spec" {
+  description = "The ETL job's spec, src/prodml/jobs/etl.yaml as yamldecode() reads it: Python version, capacity, timeout, concurrency, schedule, Glue's arguments and the job's own (prodml.jobs reads the same file)."
+  type = object({
+    kind                = string
+    script              = string
+    python_version      = string
+    max_capacity        = number
+    timeout_minutes     = number
+    max_concurrent_runs = number
+    schedule            = optional(string)
+    glue_arguments      = map(string)
+    arguments = map(object({
+      from    = optional(string)
+      default = optional(string)
+    }))
+  })
+
+  validation {
+    condition     = var.job_spec.kind == "glue-pythonshell" && contains(["3.9"], var.job_spec.python_version)
+    error_message = "job_spec must be a glue-pythonshell job with python_version one of: 3.9."
+  }
+
+  validation {
+    condition     = contains([0.0625, 1], var.job_spec.max_capacity)
+    error_message = "job_spec.max_capacity must be one of: 0.0625, 1."
+  }
+
+  validation {
+    condition     = var.job_spec.timeout_minutes >= 1 && var.job_spec.timeout_minutes <= 2880 && var.job_spec.max_concurrent_runs >= 1
+    error_message = "job_spec.timeout_minutes must be between 1 and 2880, and job_spec.max_concurrent_runs at least 1."
+  }
+
+  validation {
+    condition     = var.job_spec.schedule == null || can(regex("^cron\\(.+\\)$", coalesce(var.job_spec.schedule, "-")))
+    error_message = "job_spec.schedule must be null (on demand only) or a cron(...) expression."
+  }
+
+  validation {
+    condition = alltrue([
+      for argument in values(var.job_spec.arguments) :
+      (argument.from == null) != (argument.default == null)
+      && (argument.from == null || contains(["dataset", "raw_uri", "processed_uri", "contract_uri", "glue_database"], coalesce(argument.from, "-")))
+    ])
+    error_message = "Every job_spec argument needs exactly one of from or default, and from must be one of: dataset, raw_uri, processed_uri, contract_uri, glue_database."
+  }
+}
+
+variable "job_requirements" {
+  description = "Text of the requirements file job_spec names (pipelines/etl/glue/requirements.txt): the job's dependencies pinned for Python 3.9, passed as --additional-python-modules."
   type        = string
-  default     = "code/etl/glue_job.py"
+
+  validation {
+    # Parsed as spec.tf parses it (a local here would be a cycle): every line after '#' is cut is blank or pinned.
+    condition = alltrue([
+      for line in split("\n", var.job_requirements) :
+      can(regex("^([A-Za-z0-9][A-Za-z0-9._-]*==[^,= ]+)?$", trimspace(split("#", line)[0])))
+      ]) && anytrue([
+      for line in split("\n", var.job_requirements) : trimspace(split("#", line)[0]) != ""
+    ])
+    error_message = "job_requirements must list at least one requirement and pin every one as name==version (no commas)."
+  }
 }
 
-variable "contract_key_prefix" {
-  description = "Key prefix of the data contracts in the artifacts bucket; a job reads <prefix><dataset>.yaml."
+################################################################################
+# Code release
+################################################################################
+
+variable "code_release" {
+  description = "Release whose code the jobs start with: code/releases/<release>/ in the artifacts bucket. `prodml ship` uploads a release and repoints the jobs itself; until it has run once, the jobs cannot run."
   type        = string
-  default     = "code/contracts/"
-}
-
-variable "python_wheel_keys" {
-  description = "Keys of the wheels in the artifacts bucket passed as --extra-py-files: the prodml wheel that `make package-etl` builds for Python 3.9."
-  type        = list(string)
-  default     = ["code/wheels/prodml-0.1.0-py3-none-any.whl"]
-}
-
-variable "python_modules" {
-  description = "PyPI requirements pinned for Python 3.9 (`name==version`), passed as --additional-python-modules: the lines of pipelines/etl/glue/requirements.txt."
-  type        = list(string)
+  default     = "unshipped"
 
   validation {
-    condition     = length(var.python_modules) > 0 && alltrue([for m in var.python_modules : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*==[^,= ]+$", m))])
-    error_message = "python_modules must be non-empty and every entry pinned as name==version (no commas)."
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*$", var.code_release))
+    error_message = "code_release must be letters, digits, '.', '_' and '-' (one S3 key segment)."
   }
 }
 
-variable "max_capacity" {
-  description = "DPUs for the Python shell job: 0.0625 or 1."
-  type        = number
-  default     = 0.0625
+variable "code_version" {
+  description = "Version of the prodml wheel (`__version__` in src/prodml/__init__.py): --extra-py-files is wheels/prodml-<version>-py3-none-any.whl."
+  type        = string
 
   validation {
-    condition     = contains([0.0625, 1], var.max_capacity)
-    error_message = "max_capacity must be one of: 0.0625, 1."
+    condition     = can(regex("^[0-9][A-Za-z0-9.+]*$", var.code_version))
+    error_message = "code_version must be a version such as 0.1.0."
   }
-}
-
-variable "timeout_minutes" {
-  description = "Minutes before a job run is stopped."
-  type        = number
-  default     = 60
-
-  validation {
-    condition     = var.timeout_minutes >= 1 && var.timeout_minutes <= 2880
-    error_message = "timeout_minutes must be between 1 and 2880."
-  }
-}
-
-variable "job_arguments" {
-  description = "Extra default arguments for every job (`--key` => value); merged over the module's own."
-  type        = map(string)
-  default     = {}
 }
 
 ################################################################################
@@ -115,19 +151,8 @@ variable "database_name" {
 # Schedule
 ################################################################################
 
-variable "schedule_expression" {
-  description = "Cron expression (Glue syntax) on which every job runs, e.g. cron(0 3 * * ? *). Null means on-demand only."
-  type        = string
-  default     = "cron(0 3 * * ? *)"
-
-  validation {
-    condition     = var.schedule_expression == null || can(regex("^cron\\(.+\\)$", var.schedule_expression))
-    error_message = "schedule_expression must be null or a cron(...) expression."
-  }
-}
-
 variable "schedule_enabled" {
-  description = "Whether the schedule trigger is active (turn off to pause without deleting it)."
+  description = "Whether the schedule trigger (job_spec.schedule) is active; turn off to pause without deleting it."
   type        = bool
   default     = true
 }

@@ -39,3 +39,12 @@ output "training_failure_rule_arn" {
   description = "ARN of the EventBridge rule that matches failed training jobs."
   value       = aws_cloudwatch_event_rule.training_failed.arn
 }
+
+################################################################################
+# Training dashboard
+################################################################################
+
+output "training_dashboard_name" {
+  description = "Name of the CloudWatch dashboard of the training jobs' metrics (the training spec's metric definitions)."
+  value       = aws_cloudwatch_dashboard.training.dashboard_name
+}

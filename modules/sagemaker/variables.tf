@@ -3,12 +3,12 @@
 ################################################################################
 
 variable "name" {
-  description = "Name of the execution role and failure rule, and the prefix of training job names (use modules/naming training_name)."
+  description = "Name of the execution role, failure rule and training dashboard, and the prefix of training job names (use modules/naming training_name)."
   type        = string
 }
 
 variable "job_name_prefix" {
-  description = "Prefix every training job name starts with (`{project}-{env}-`); the failure rule matches only these."
+  description = "Prefix every training job name starts with (`{project}-{env}-`); the failure rule and the dashboard match only these."
   type        = string
 }
 
@@ -53,6 +53,29 @@ variable "model_package_group_names" {
 variable "failure_topic_arn" {
   description = "ARN of the SNS topic that failed-training events are sent to."
   type        = string
+}
+
+################################################################################
+# Training job spec
+################################################################################
+
+variable "training_spec" {
+  description = "The training job's spec, src/prodml/jobs/training.yaml as yamldecode() reads it (prodml.jobs reads the same file): its metric definitions are the training dashboard's metrics."
+  type = object({
+    kind          = string
+    metric_splits = list(string)
+    metric_names  = map(list(string))
+  })
+
+  validation {
+    condition     = var.training_spec.kind == "sagemaker-training"
+    error_message = "training_spec must be the spec of a sagemaker-training job."
+  }
+
+  validation {
+    condition     = length(var.training_spec.metric_splits) > 0 && length(var.training_spec.metric_names) > 0 && alltrue([for names in values(var.training_spec.metric_names) : length(names) > 0])
+    error_message = "training_spec needs metric_splits and, for every task in metric_names, at least one metric name."
+  }
 }
 
 ################################################################################

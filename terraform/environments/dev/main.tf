@@ -15,11 +15,13 @@ locals {
   private_subnet_ids = var.existing_network == null ? module.network[0].private_subnet_ids : var.existing_network.private_subnet_ids
   public_subnet_ids  = var.existing_network == null ? module.network[0].public_subnet_ids : var.existing_network.public_subnet_ids
 
-  # The Glue job's dependencies pinned for Python 3.9 (`make glue-lock`): one `name==version` a line.
-  glue_python_modules = [
-    for line in split("\n", file("${path.root}/../../../pipelines/etl/glue/requirements.txt")) :
-    trimspace(line) if trimspace(line) != "" && !startswith(trimspace(line), "#")
-  ]
+  # Each job's AWS definition, written once in src/prodml/jobs/ (prodml.jobs reads the same files); paths
+  # in a spec are relative to the repository root.
+  repository_root   = "${path.root}/../../.."
+  etl_job_spec      = yamldecode(file("${local.repository_root}/src/prodml/jobs/etl.yaml"))
+  training_job_spec = yamldecode(file("${local.repository_root}/src/prodml/jobs/training.yaml"))
+  # The version the prodml wheel is built with: hatch reads the same line (pipelines/etl/glue/pyproject.toml).
+  prodml_version = regex("__version__ = \"([^\"]+)\"", file("${local.repository_root}/src/prodml/__init__.py"))[0]
 }
 
 ################################################################################
@@ -87,7 +89,11 @@ module "glue_etl" {
   data_kms_key_arn = module.data_zones.kms_key_arn
   logs_kms_key_arn = module.cloudwatch.kms_key_arn
   schedule_enabled = var.etl_schedule_enabled
-  python_modules   = local.glue_python_modules
+
+  job_spec         = local.etl_job_spec
+  job_requirements = file("${local.repository_root}/${local.etl_job_spec.requirements}")
+  code_release     = var.code_release
+  code_version     = local.prodml_version
 
   tags = local.tags
 }
@@ -106,6 +112,7 @@ module "sagemaker" {
   training_log_group_arn    = module.cloudwatch.log_group_arns["training"]
   model_package_group_names = module.naming.model_package_group_names
   failure_topic_arn         = module.cloudwatch.alerts_topic_arn
+  training_spec             = local.training_job_spec
 
   tags = local.tags
 }

@@ -73,8 +73,14 @@ variable "force_destroy" {
 ################################################################################
 
 variable "etl_schedule_enabled" {
-  description = "Whether the nightly ETL schedule is active."
+  description = "Whether the ETL schedule (the spec's, src/prodml/jobs/etl.yaml) is active."
   type        = bool
+}
+
+variable "code_release" {
+  description = "Release of the code the Glue jobs are created pointing at (code/releases/<release>/ in the artifacts bucket). Jobs cannot run until `prodml ship` has uploaded a release and repointed them; Terraform then leaves those locations alone."
+  type        = string
+  default     = "unshipped"
 }
 
 ################################################################################
