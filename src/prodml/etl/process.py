@@ -5,6 +5,14 @@ catalog is `prodml.etl.publish`. Memory stays bounded whatever the input size: p
 spills valid rows to disk by id-hash bucket; pass 2 resolves duplicates one bucket at a time
 (see `prodml.etl.dedup`). It never drops a row without counting it:
 ``rows_in = rows_out + quarantined + exact_duplicates + duplicate_ids``, or the run fails.
+
+An object that cannot be read to its end (outcome ``unreadable``, see `prodml.etl.read`) is quarantined
+whole: none of its rows reach the output, the rows it yielded before failing are set aside (taken back
+out of the spill and the quarantine), and it counts as **one** record in and one quarantined record, reason
+``unreadable_object``, as a malformed line does (its rows cannot be counted: it could not be read). The
+quality gate judges only the rows that could be read: the raw zone is never deleted from, so an
+unreadable object that failed the gate would fail every later run too. It is reported instead: in the
+report's objects (outcome and cause), in ``quarantined_by_reason`` and in the quarantine.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from prodml.contract import Contract
@@ -28,6 +37,7 @@ from prodml.features import derive_columns
 from prodml.zones import SPLITS
 
 QUARANTINE_REASON = "quarantine_reason"
+UNREADABLE_OBJECT = "unreadable_object"  # the reason of the one quarantine record of an unreadable object
 
 
 class QualityGateError(RuntimeError):
@@ -72,7 +82,7 @@ def quarantine_schema(contract: Contract) -> pa.Schema:
             pa.field("source_object", pa.string()),
             pa.field("source_row", pa.int64()),  # 1-based data row in the object; null for malformed lines
             pa.field(QUARANTINE_REASON, pa.string()),  # the first failed check: what the report counts
-            pa.field("quarantine_reasons", pa.string()),  # every failed check, '; '-joined
+            pa.field("quarantine_reasons", pa.string()),  # every failed check, '; '-joined; or why unreadable
         ]
     )
 
@@ -117,9 +127,49 @@ class _Quarantine:
     def __init__(self, contract: Contract, directory: Path, max_rows: int):
         self.contract = contract
         self.schema = quarantine_schema(contract)
+        self.directory, self.max_rows = directory, max_rows
         self.writer = RollingParquetWriter(directory, self.schema, max_rows)
         self.by_reason: Counter = Counter()
         self.by_check: Counter = Counter()
+        self.unreadable: list[tuple[str, str]] = []  # (object, cause): one record each, written at close
+        self._set_aside: set[str] = set()  # objects whose rows already written must be taken back out
+
+    def counts(self) -> tuple[Counter, Counter]:
+        return self.by_reason.copy(), self.by_check.copy()
+
+    def quarantine_whole(self, source: str, cause: str, counts_before: tuple[Counter, Counter]) -> None:
+        """Replace whatever ``source`` added since ``counts_before`` by one record for the whole object."""
+        if sum(self.by_reason.values()) != sum(counts_before[0].values()):
+            self._set_aside.add(source)
+        self.by_reason, self.by_check = counts_before
+        self.by_reason[UNREADABLE_OBJECT] += 1
+        self.by_check[UNREADABLE_OBJECT] += 1
+        self.unreadable.append((source, cause))
+
+    def close(self) -> list[Path]:
+        if self._set_aside:  # rare: rewrite the quarantine without the set-aside objects' rows
+            partial = self.directory.with_name(self.directory.name + ".partial")
+            files = self.writer.close()
+            self.directory.rename(partial)
+            self.writer = RollingParquetWriter(self.directory, self.schema, self.max_rows)
+            drop = pa.array(sorted(self._set_aside), pa.string())
+            for path in files:
+                for batch in pq.ParquetFile(partial / path.name).iter_batches():
+                    table = pa.Table.from_batches([batch], schema=self.schema)
+                    self.writer.write(table.filter(pc.invert(pc.is_in(table["source_object"], drop))))
+            shutil.rmtree(partial)
+        if self.unreadable:
+            n = len(self.unreadable)
+            columns = [pa.nulls(n, pa.string()) for _ in self.contract.raw_columns]
+            columns += [
+                pa.nulls(n, pa.string()),
+                pa.array([source for source, _ in self.unreadable], pa.string()),
+                pa.nulls(n, pa.int64()),
+                pa.array([UNREADABLE_OBJECT] * n, pa.string()),
+                pa.array([f"{UNREADABLE_OBJECT}: {cause}" for _, cause in self.unreadable], pa.string()),
+            ]
+            self.writer.write(pa.table(columns, schema=self.schema))
+        return self.writer.close()
 
     def add_invalid(self, source: str, batch, first_row: int) -> None:
         bad = np.flatnonzero(~batch.valid)
@@ -184,11 +234,13 @@ def process(
     quarantine = _Quarantine(contract, workdir / "quarantine", options.max_rows_per_file)
     outcomes: list[FileOutcome] = []
     seq = 0
+    set_aside: list[tuple[int, int]] = []  # [start, end) of the _seq of rows of unreadable objects
 
     # ---- pass 1: read, validate, coerce, quarantine, spill by id bucket -------------------------------
     emit("start", {"objects": len(sources), "bytes": total_bytes, "buckets": buckets})
     for source in sources:
         outcome = FileOutcome(name=source.name, sha256=source.sha256, format=source.fmt, landed=source.landed)
+        first_seq, counts_before = seq, quarantine.counts()
         batch: RawBatch
         for batch in read_batches(source, contract, outcome):
             if batch.table is not None and batch.table.num_rows:
@@ -201,10 +253,15 @@ def process(
                 seq += batch.table.num_rows
             quarantine.add_rejected(source.name, batch.rejected)
             emit("rows", {"object": source.name, "rows": outcome.rows_in})
+        if outcome.outcome == "unreadable":  # quarantined whole (see the module docstring)
+            if seq > first_seq:
+                set_aside.append((first_seq, seq))
+            quarantine.quarantine_whole(source.name, outcome.detail, counts_before)
+            outcome.rows_in = 1
         outcomes.append(outcome)
         emit("object", {"object": source.name, "bytes": source.size, "outcome": outcome.outcome})
     spill.close()
-    quarantine_files = quarantine.writer.close()
+    quarantine_files = quarantine.close()
 
     # ---- pass 2: resolve duplicates per bucket, split, derive, write, profile ------------------------
     schema = _output_schema(contract)
@@ -216,7 +273,9 @@ def process(
     exact_dups = id_dups = 0
     for bucket in range(buckets):
         table = spill.read(bucket)
-        if table is None:
+        if table is not None and set_aside:
+            table = table.filter(pa.array(~_in_ranges(table.column(dedup.SEQ).to_numpy(), set_aside)))
+        if table is None or not table.num_rows:
             continue
         kept, exact, by_id = dedup.resolve_duplicates(contract, table)
         del table
@@ -265,6 +324,13 @@ def process(
     )
 
 
+def _in_ranges(values: np.ndarray, ranges: list[tuple[int, int]]) -> np.ndarray:
+    inside = np.zeros(len(values), dtype=bool)
+    for start, end in ranges:
+        inside |= (values >= start) & (values < end)
+    return inside
+
+
 def quality_report(
     contract: Contract,
     *,
@@ -277,11 +343,16 @@ def quality_report(
     column_stats: dict,
 ) -> dict:
     """The accounting of one run. Raises AccountingError when rows do not add up, QualityGateError when
-    the reject fraction is over the contract's limit or nothing valid is left."""
+    the reject fraction is over the contract's limit or nothing valid is left.
+
+    An unreadable object is one record in and one quarantined, so the books balance; the reject fraction
+    and the gate leave it out (see the module docstring)."""
     rows_in = sum(o.rows_in for o in outcomes)
     quarantined = sum(quarantine.by_reason.values())
     out = sum(rows_out.values())
-    reject_fraction = quarantined / rows_in if rows_in else 1.0
+    unreadable = quarantine.by_reason[UNREADABLE_OBJECT]
+    read_in, rejected = rows_in - unreadable, quarantined - unreadable  # the rows that could be read
+    reject_fraction = rejected / read_in if read_in else 1.0
     limit = contract.quality.max_reject_fraction
     report = {
         "dataset": contract.name,
@@ -306,7 +377,7 @@ def quality_report(
         "reject_fraction": reject_fraction,
         "gate": {
             "max_reject_fraction": limit,
-            "passed": rows_in > 0 and out > 0 and reject_fraction <= limit,
+            "passed": read_in > 0 and out > 0 and reject_fraction <= limit,
         },
         "objects": [asdict(o) for o in outcomes],
         "columns": column_stats,
@@ -316,16 +387,17 @@ def quality_report(
             f"rows do not add up: in {rows_in:,} ≠ out {out:,} + quarantined {quarantined:,} "
             f"+ exact duplicates {exact_dups:,} + duplicate ids {id_dups:,}"
         )
-    if rows_in == 0:
+    if read_in == 0:
         raise QualityGateError(
             f"no rows to process for {contract.name!r}: "
             + ("; ".join(f"{o.name}: {o.outcome} ({o.detail})" for o in outcomes) or "the raw zone is empty"),
             report,
         )
     if reject_fraction > limit or out == 0:
-        top = ", ".join(f"{k} {v:,}" for k, v in quarantine.by_reason.most_common(3))
+        reasons = [(k, v) for k, v in quarantine.by_reason.most_common() if k != UNREADABLE_OBJECT]
+        top = ", ".join(f"{k} {v:,}" for k, v in reasons[:3])
         raise QualityGateError(
-            f"quality gate failed for {contract.name!r}: {quarantined:,} of {rows_in:,} rows rejected "
+            f"quality gate failed for {contract.name!r}: {rejected:,} of {read_in:,} rows rejected "
             f"({reject_fraction:.2%} > max_reject_fraction {limit:.2%}); top reasons: {top}. Nothing was published.",
             report,
         )

@@ -11,9 +11,15 @@ rules. What cannot become a row of the contract is reported, never dropped silen
 - a line with the wrong number of fields (a truncated last line, a stray delimiter): a *malformed* row,
   kept with its raw text;
 - extra columns are not part of the contract: they are ignored and listed in the report;
-- JSON lines are parsed line by line: an absent key is a null, a line that is no JSON object is malformed.
+- JSON lines are parsed line by line: an absent key is a null, a line that is no JSON object is malformed;
+- an object whose bytes cannot be read to the end (a corrupt parquet file, a CSV field larger than a read
+  block): outcome ``unreadable``, with the cause. Rows it yielded before the failure have already been
+  handed on; the caller sets them aside (`prodml.etl.process` quarantines the object whole). A failure of
+  the surroundings (S3, the network, the local disk) is no property of the object: it raises
+  :class:`RawReadError`, or the original error, and fails the run, which a rerun may then complete.
 
-A UTF-8 byte order mark is skipped; quoted fields may hold delimiters and newlines.
+CSV header names are matched after trimming surrounding whitespace (``" customer_id "`` is
+``customer_id``); a UTF-8 byte order mark is skipped; quoted fields may hold delimiters and newlines.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import csv
 import io
 import itertools
 import json
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -42,7 +49,8 @@ JSONL_BATCH_ROWS = 65_536
 
 
 class RawReadError(RuntimeError):
-    """A raw object that could not be read to its end; its message names the object and the cause."""
+    """A raw object that could not be read to its end for a reason outside it (the network, the local disk);
+    its message names the object and the cause."""
 
 
 @dataclass(frozen=True)
@@ -103,10 +111,28 @@ def read_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> It
     reader = {"csv": _csv_batches, "jsonl": _jsonl_batches, "parquet": _parquet_batches}[raw.fmt]
     try:
         yield from reader(raw, contract, outcome)
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
-        raise RawReadError(f"{raw.name}: cannot be read past row {outcome.rows_in:,}: {exc}") from None
+    except Exception as exc:
+        if not _object_is_at_fault(exc):
+            if isinstance(exc, OSError):
+                raise RawReadError(
+                    f"{raw.name}: cannot be read past row {outcome.rows_in:,}: {exc}"
+                ) from None
+            raise
+        outcome.outcome = "unreadable"
+        outcome.detail = f"cannot be read past data row {outcome.rows_in:,}: {type(exc).__name__}: {exc}"
+        return
     if outcome.rows_in == 0 and outcome.outcome == "ok":
         outcome.outcome, outcome.detail = "empty", "a header but no rows"
+
+
+def _object_is_at_fault(exc: Exception) -> bool:
+    """True when the object's own bytes make the read fail (a parse error, a corrupt file): reading it again
+    fails again. False for the surroundings (network, S3, local disk, memory), where a rerun may succeed."""
+    if isinstance(exc, (MemoryError, ConnectionError, TimeoutError, socket.timeout)):
+        return False
+    if isinstance(exc, OSError):
+        return exc.errno is None  # pyarrow reports corrupt data as an OSError without an errno
+    return isinstance(exc, (pa.ArrowException, UnicodeError, csv.Error))
 
 
 def _check_header(header: list[str], contract: Contract, outcome: FileOutcome) -> bool:
@@ -148,13 +174,11 @@ def _csv_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> It
         malformed.append(row)
         return "skip"
 
-    if ok:
-        names = contract.raw_columns
-        read_options = pacsv.ReadOptions(block_size=BLOCK_BYTES)
-    else:
-        # Positional names: a wrong header may repeat names, and every row must still be read and kept.
-        names = [f"column_{i + 1}" for i in range(len(header))]
-        read_options = pacsv.ReadOptions(block_size=BLOCK_BYTES, column_names=names, skip_rows=1)
+    # Positional names, the header line skipped: columns are found by the trimmed names the header check
+    # matched, and a wrong header (which may repeat names) still has every row read and kept.
+    positions = [f"column_{i + 1}" for i in range(len(header))]
+    names = [positions[header.index(name)] for name in contract.raw_columns] if ok else positions
+    read_options = pacsv.ReadOptions(block_size=BLOCK_BYTES, column_names=positions, skip_rows=1)
     convert = pacsv.ConvertOptions(
         column_types=dict.fromkeys(names, pa.binary()),
         include_columns=names,
@@ -172,6 +196,7 @@ def _csv_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> It
             malformed.clear()
             outcome.rows_in += table.num_rows + len(rejected)
             if ok:
+                table = table.rename_columns(contract.raw_columns)
                 yield RawBatch(table=table, first_row=row, rejected=rejected)
             else:
                 if len(set(header)) == len(header):
@@ -221,10 +246,11 @@ def _as_text(table: pa.Table) -> pa.Table:
 def _structured_batches(
     batches: Iterator[pa.RecordBatch], header: list[str], contract: Contract, outcome: FileOutcome
 ) -> Iterator[RawBatch]:
+    header = [name.strip() for name in header]  # matched as a CSV header is
     ok = _check_header(header, contract, outcome)
     row = 1
     for batch in batches:
-        table = _as_text(pa.Table.from_batches([batch]))
+        table = _as_text(pa.Table.from_batches([batch])).rename_columns(header)
         outcome.rows_in += table.num_rows
         if ok:
             yield RawBatch(table=table.select(contract.raw_columns), first_row=row)
@@ -261,7 +287,7 @@ def _jsonl_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> 
                     continue
                 try:
                     record = json.loads(line)
-                except json.JSONDecodeError:
+                except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
                     record = None
                 if not isinstance(record, dict):
                     rejected.append(("malformed_row", line.rstrip("\n")))
