@@ -80,7 +80,7 @@ def quarantine_schema(contract: Contract) -> pa.Schema:
             *fields,
             pa.field("raw_record", pa.string()),  # the whole record, when it could not be split into columns
             pa.field("source_object", pa.string()),
-            pa.field("source_row", pa.int64()),  # 1-based data row in the object; null for malformed lines
+            pa.field("source_row", pa.int64()),  # 1-based data row in the object; null for a whole object
             pa.field(QUARANTINE_REASON, pa.string()),  # the first failed check: what the report counts
             pa.field("quarantine_reasons", pa.string()),  # every failed check, '; '-joined; or why unreadable
         ]
@@ -171,7 +171,7 @@ class _Quarantine:
             self.writer.write(pa.table(columns, schema=self.schema))
         return self.writer.close()
 
-    def add_invalid(self, source: str, batch, first_row: int) -> None:
+    def add_invalid(self, source: str, batch, source_rows: np.ndarray) -> None:
         bad = np.flatnonzero(~batch.valid)
         if not len(bad):
             return
@@ -185,24 +185,24 @@ class _Quarantine:
         columns += [
             pa.nulls(n, pa.string()),
             pa.array([source] * n, pa.string()),
-            pa.array(first_row + bad, pa.int64()),
+            pa.array(source_rows[bad], pa.int64()),
             pa.array(primary.tolist(), pa.string()),
             pa.array(batch.all_reasons(bad), pa.string()),
         ]
         self.writer.write(pa.table(columns, schema=self.schema))
 
-    def add_rejected(self, source: str, rejected: list[tuple[str, str]]) -> None:
+    def add_rejected(self, source: str, rejected: list[tuple[str, str, int | None]]) -> None:
         if not rejected:
             return
         n = len(rejected)
-        reasons = [code for code, _ in rejected]
+        reasons = [code for code, _, _ in rejected]
         self.by_reason.update(reasons)
         self.by_check.update(reasons)
         columns = [pa.nulls(n, pa.string()) for _ in self.contract.raw_columns]
         columns += [
-            pa.array([text for _, text in rejected], pa.string()),
+            pa.array([text for _, text, _ in rejected], pa.string()),
             pa.array([source] * n, pa.string()),
-            pa.nulls(n, pa.int64()),
+            pa.array([row for _, _, row in rejected], pa.int64()),
             pa.array(reasons, pa.string()),
             pa.array(reasons, pa.string()),
         ]
@@ -249,7 +249,7 @@ def process(
                 if len(valid):
                     rows = validated.table.filter(pa.array(validated.valid))
                     spill.add(rows, seq + valid, dedup.id_hash(rows.column(contract.id)))
-                quarantine.add_invalid(source.name, validated, batch.first_row)
+                quarantine.add_invalid(source.name, validated, batch.source_rows)
                 seq += batch.table.num_rows
             quarantine.add_rejected(source.name, batch.rejected)
             emit("rows", {"object": source.name, "rows": outcome.rows_in})

@@ -20,6 +20,10 @@ rules. What cannot become a row of the contract is reported, never dropped silen
 
 CSV header names are matched after trimming surrounding whitespace (``" customer_id "`` is
 ``customer_id``); a UTF-8 byte order mark is skipped; quoted fields may hold delimiters and newlines.
+
+Every row carries its *data row*: its 1-based position among the object's records, the header and blank
+lines not counted and a quoted field's newlines not starting a record (for JSON lines, the n-th non-blank
+line). Malformed and rejected rows count too, so a bad line never shifts the rows after it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -84,8 +89,9 @@ class RawBatch:
     rows that cannot be validated at all (malformed lines, rows of a header-mismatched object) as text."""
 
     table: pa.Table | None
-    first_row: int  # 1-based data-row number of the first row of ``table`` within the object
-    rejected: list[tuple[str, str]] = field(default_factory=list)  # (reason code, raw record text)
+    source_rows: np.ndarray  # the data row (1-based, in the object) of each row of ``table``
+    # (reason code, raw record text, its data row in the object)
+    rejected: list[tuple[str, str, int | None]] = field(default_factory=list)
 
 
 def format_of(name: str) -> str | None:
@@ -178,7 +184,10 @@ def _csv_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> It
     # matched, and a wrong header (which may repeat names) still has every row read and kept.
     positions = [f"column_{i + 1}" for i in range(len(header))]
     names = [positions[header.index(name)] for name in contract.raw_columns] if ok else positions
-    read_options = pacsv.ReadOptions(block_size=BLOCK_BYTES, column_names=positions, skip_rows=1)
+    # Serial parsing: only then does pyarrow number the rows it skips, which places the rows it keeps.
+    read_options = pacsv.ReadOptions(
+        block_size=BLOCK_BYTES, column_names=positions, skip_rows=1, use_threads=False
+    )
     convert = pacsv.ConvertOptions(
         column_types=dict.fromkeys(names, pa.binary()),
         include_columns=names,
@@ -186,27 +195,58 @@ def _csv_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> It
         quoted_strings_can_be_null=False,
     )
     parse = pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=keep_malformed)
+    data_rows = _DataRows()
     with raw.opener() as stream:
         reader = pacsv.open_csv(
             stream, read_options=read_options, parse_options=parse, convert_options=convert
         )
-        row = 1
         for table in _coalesced(reader, BATCH_ROWS):
-            rejected = [("malformed_row", r.text) for r in malformed]
+            # pyarrow numbers records from 1 with the header as record 1
+            data_rows.skip([r.number - 1 for r in malformed])
+            rejected = [("malformed_row", r.text, r.number - 1) for r in malformed]
             malformed.clear()
+            source_rows = data_rows.take(table.num_rows)
             outcome.rows_in += table.num_rows + len(rejected)
             if ok:
                 table = table.rename_columns(contract.raw_columns)
-                yield RawBatch(table=table, first_row=row, rejected=rejected)
+                yield RawBatch(table=table, source_rows=source_rows, rejected=rejected)
             else:
                 if len(set(header)) == len(header):
                     table = table.rename_columns(header)
-                rejected += [("header_mismatch", text) for text in _records_as_text(table)]
-                yield RawBatch(table=None, first_row=row, rejected=rejected)
-            row += table.num_rows
+                texts = _records_as_text(table)
+                rejected += [("header_mismatch", t, int(source_rows[i])) for i, t in enumerate(texts)]
+                yield RawBatch(table=None, source_rows=_NO_ROWS, rejected=rejected)
         if malformed:
             outcome.rows_in += len(malformed)
-            yield RawBatch(table=None, first_row=row, rejected=[("malformed_row", r.text) for r in malformed])
+            rejected = [("malformed_row", r.text, r.number - 1) for r in malformed]
+            yield RawBatch(table=None, source_rows=_NO_ROWS, rejected=rejected)
+
+
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+
+
+class _DataRows:
+    """The data row of each row the CSV reader keeps, given the data rows of the rows it skipped."""
+
+    def __init__(self) -> None:
+        self.next = 1  # the first data row not yet placed
+        self.skipped = _NO_ROWS  # skipped data rows from ``next`` on, sorted
+
+    def skip(self, rows: list[int]) -> None:
+        if rows:
+            self.skipped = np.sort(np.concatenate([self.skipped, np.asarray(rows, dtype=np.int64)]))
+
+    def take(self, n: int) -> np.ndarray:
+        """The data rows of the next ``n`` kept rows: the first ``n`` from ``next`` on that were not skipped."""
+        # kept[i]: how many kept rows come before skipped row i; kept row j lies after every skipped row i
+        # with kept[i] <= j.
+        kept = self.skipped - self.next - np.arange(len(self.skipped))
+        j = np.arange(n, dtype=np.int64)
+        rows = self.next + j + np.searchsorted(kept, j, side="right")
+        if n:
+            self.next = int(rows[-1]) + 1
+            self.skipped = self.skipped[self.skipped >= self.next]
+        return rows
 
 
 def _coalesced(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
@@ -252,13 +292,15 @@ def _structured_batches(
     for batch in batches:
         table = _as_text(pa.Table.from_batches([batch])).rename_columns(header)
         outcome.rows_in += table.num_rows
+        source_rows = np.arange(row, row + table.num_rows, dtype=np.int64)
         if ok:
-            yield RawBatch(table=table.select(contract.raw_columns), first_row=row)
+            yield RawBatch(table=table.select(contract.raw_columns), source_rows=source_rows)
         else:
+            texts = _records_as_text(table)
             yield RawBatch(
                 table=None,
-                first_row=row,
-                rejected=[("header_mismatch", text) for text in _records_as_text(table)],
+                source_rows=_NO_ROWS,
+                rejected=[("header_mismatch", t, int(source_rows[i])) for i, t in enumerate(texts)],
             )
         row += table.num_rows
 
@@ -268,7 +310,7 @@ def _jsonl_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> 
     absent keys are nulls, extra keys are ignored, a line that is not a JSON object is a malformed row."""
     names = contract.raw_columns
     extra: set[str] = set()
-    row = 1
+    row = 0  # data rows so far: non-blank lines
     with raw.opener() as stream:
         # An S3 body is a urllib3 response. urllib3 1.x (botocore's on Python < 3.10, so in Glue) closes it
         # once read to the end, and TextIOWrapper then raises instead of seeing EOF: urllib3 documents
@@ -281,24 +323,28 @@ def _jsonl_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> 
             if not chunk:
                 break
             columns: dict[str, list] = {name: [] for name in names}
+            source_rows = []
             rejected = []
             for line in chunk:
                 if not line.strip():
                     continue
+                row += 1
                 try:
                     record = json.loads(line)
                 except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
                     record = None
                 if not isinstance(record, dict):
-                    rejected.append(("malformed_row", line.rstrip("\n")))
+                    rejected.append(("malformed_row", line.rstrip("\n"), row))
                     continue
                 extra.update(k for k in record if k not in names)
                 for name in names:
                     columns[name].append(_json_text(record.get(name)))
+                source_rows.append(row)
             table = pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
             outcome.rows_in += table.num_rows + len(rejected)
-            yield RawBatch(table=table, first_row=row, rejected=rejected)
-            row += table.num_rows
+            yield RawBatch(
+                table=table, source_rows=np.asarray(source_rows, dtype=np.int64), rejected=rejected
+            )
     outcome.extra_columns = sorted(extra)
 
 
