@@ -159,4 +159,3 @@ class Zones:
     @staticmethod
     def capture_prefix(dataset: str) -> str:
         return f"{dataset}/"
-

@@ -16,7 +16,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from prodml import aws
-from prodml.bootstrap import bootstrap
 from prodml.contract import Contract, FeatureType, Task, canonical_category, load_contract
 from prodml.features import derive_columns
 from prodml.sample_data import generate_table
@@ -115,10 +114,9 @@ def publish_dataset(
 
 
 @pytest.fixture
-def training_env(aws_env, churn_contract) -> Settings:
-    """A bootstrapped emulator (buckets, model package groups) for the churn and house-price contracts."""
-    bootstrap(aws_env, [churn_contract.name, load_contract(HOUSE_CONTRACT).name])
-    return aws_env
+def training_env(shipped_env) -> Settings:
+    """A provisioned emulator (buckets, jobs, model package groups) with code shipped and an image in ECR."""
+    return shipped_env
 
 
 @pytest.fixture

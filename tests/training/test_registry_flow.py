@@ -77,34 +77,45 @@ def test_ingest_etl_train_register_gate_and_rollback(training_env, tmp_path, cli
 def test_regression_contract_trains_and_registers(training_env, house_contract):
     publish_dataset(training_env, house_contract, rows=2000)
     out = ok("train", "--contract", str(HOUSE_CONTRACT), "--n-estimators", "30")
-    assert "metric test:rmse=" in out and "ONNX: kept" in out
+    assert "metric test:rmse=" in out and "onnx: kept" in out
     registered = ok("register", "--contract", str(HOUSE_CONTRACT))
     assert "Approved" in registered and "rmse" in registered
 
 
 @pytest.mark.parametrize(
-    ("args", "transform", "message"),
+    ("args", "transform", "message", "job_status"),
     [
-        (("--family", "xgboost"), None, "unknown model family 'xgboost'"),
-        ((), lambda split, t: t.slice(0, 0) if split == "train" else t, "the train split is empty"),
+        (("--family", "xgboost"), None, "unknown model family 'xgboost'", None),
+        (
+            (),
+            lambda split, t: t.slice(0, 0) if split == "train" else t,
+            "AlgorithmError: the train split is empty",
+            "Failed",
+        ),
     ],
 )
-def test_bad_training_input_registers_nothing(training_env, churn_contract, args, transform, message):
+def test_bad_training_input_registers_nothing(
+    training_env, churn_contract, args, transform, message, job_status
+):
+    """A bad option fails before any job starts; bad data fails the job, whose FailureReason (the
+    entrypoint's failure file) is the command's error."""
     publish_dataset(training_env, churn_contract, rows=300, transform=transform)
     result = run_prodml("train", "--contract", str(CHURN_CONTRACT), *args)
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr
     sm = aws.client("sagemaker", training_env)
-    assert sm.list_training_jobs()["TrainingJobSummaries"] == []
+    jobs = sm.list_training_jobs()["TrainingJobSummaries"]
+    assert [j["TrainingJobStatus"] for j in jobs] == ([job_status] if job_status else [])
     nothing = run_prodml("register", "--contract", str(CHURN_CONTRACT))
-    assert nothing.returncode == 1 and "no training job" in nothing.stderr
+    assert nothing.returncode == 1 and "no completed training job" in nothing.stderr
     assert ModelRegistry(sm, training_env.model_package_group(churn_contract.name)).versions() == []
 
 
-def test_missing_split_prefix_is_a_missing_channel(training_env, churn_contract):
+def test_a_channel_with_no_objects_fails_the_job_as_sagemaker_does(training_env, churn_contract):
     publish_dataset(training_env, churn_contract, rows=300, splits=("train", "test"))
     result = run_prodml("train", "--contract", str(CHURN_CONTRACT))
-    assert result.returncode == 1 and "channel 'validation'" in result.stderr
+    assert result.returncode == 1
+    assert "No S3 objects found" in result.stderr and "channel validation" in result.stderr
 
 
 def test_only_committed_versions_are_trained_on(training_env, churn_contract):

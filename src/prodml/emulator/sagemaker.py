@@ -170,7 +170,11 @@ def _layout(context: JobContext, job: Any, root: Path, hps: dict[str, str]) -> l
         source = channel["DataSource"].get("S3DataSource") or {}
         if source.get("S3DataType", "S3Prefix") != "S3Prefix":
             raise ValueError(f"channel {channel['ChannelName']}: only S3Prefix data sources are supported")
-        joblog.download_prefix(s3, source["S3Uri"], root / "input" / "data" / channel["ChannelName"])
+        if not joblog.download_prefix(s3, source["S3Uri"], root / "input" / "data" / channel["ChannelName"]):
+            raise ValueError(
+                f'Data download failed:No S3 objects found under S3 URL "{source["S3Uri"]}" given in input '
+                f"data source for channel {channel['ChannelName']}."
+            )
         channels[channel["ChannelName"]] = {
             "TrainingInputMode": channel.get("InputMode") or "File",
             "S3DistributionType": source.get("S3DataDistributionType", "FullyReplicated"),

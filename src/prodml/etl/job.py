@@ -20,21 +20,12 @@ from pathlib import Path
 
 from prodml import aws
 from prodml.contract import ContractError, load_contract
+from prodml.datasets import DatasetStore
 from prodml.etl import code_version, publish
 from prodml.etl.process import AccountingError, EtlOptions, QualityGateError, process
 from prodml.etl.read import RawReadError
+from prodml.jobs import EVENT_PREFIX, etl_spec
 from prodml.settings import get_settings
-
-REQUIRED_ARGS = ("JOB_NAME", "dataset", "raw_uri", "processed_uri", "contract_uri")
-# Optional arguments and their defaults (Glue passes every argument as a string).
-OPTIONAL_ARGS = {
-    "glue_database": "",
-    "work_dir": "",
-    "run_id": "",
-    "bucket_mb": "32",
-    "max_rows_per_file": "1000000",
-}
-EVENT_PREFIX = "PRODML_EVENT "
 
 
 class EtlJobError(RuntimeError):
@@ -48,29 +39,39 @@ class JobArgs:
     raw_uri: str
     processed_uri: str
     contract_uri: str
-    glue_database: str = ""
-    work_dir: str = ""
-    run_id: str = ""
-    bucket_mb: int = 32
-    max_rows_per_file: int = 1_000_000
+    glue_database: str
+    work_dir: str  # the defaults of these come from the job spec
+    run_id: str
+    bucket_mb: int
+    max_rows_per_file: int
+
+
+def argument_names() -> tuple[list[str], dict[str, str]]:
+    """The job's required argument names and its optional ones with their defaults, from the job spec
+    (``prodml/jobs/etl.yaml``, which Terraform reads too). Glue adds ``--JOB_NAME`` itself."""
+    spec = etl_spec()
+    required = ["JOB_NAME"] + [a.name for a in spec.arguments if a.required]
+    optional = {a.name: a.default or "" for a in spec.arguments if not a.required}
+    return required, optional
 
 
 def resolve_args(argv: list[str]) -> JobArgs:
     """``--NAME value`` arguments, as Glue passes them: `awsglue.utils.getResolvedOptions` inside Glue, an
     argparse parser taking the same names anywhere else."""
-    present = [name for name in OPTIONAL_ARGS if f"--{name}" in argv]
+    required, optional = argument_names()
+    present = [name for name in optional if f"--{name}" in argv]
     try:
         from awsglue.utils import getResolvedOptions  # only exists inside Glue
 
-        values = getResolvedOptions(argv, [*REQUIRED_ARGS, *present])
+        values = getResolvedOptions(argv, [*required, *present])
     except ImportError:
         parser = argparse.ArgumentParser(prog="glue_job.py", description="prodml ETL job (Glue arguments)")
-        for name in REQUIRED_ARGS:
+        for name in required:
             parser.add_argument(f"--{name}", required=True)
-        for name, default in OPTIONAL_ARGS.items():
+        for name, default in optional.items():
             parser.add_argument(f"--{name}", default=default)
         values = vars(parser.parse_known_args(argv[1:])[0])
-    options = {name: values.get(name, default) or default for name, default in OPTIONAL_ARGS.items()}
+    options = {name: values.get(name, default) or default for name, default in optional.items()}
     try:
         return JobArgs(
             job_name=values["JOB_NAME"],
@@ -78,7 +79,7 @@ def resolve_args(argv: list[str]) -> JobArgs:
             raw_uri=values["raw_uri"],
             processed_uri=values["processed_uri"],
             contract_uri=values["contract_uri"],
-            glue_database=options["glue_database"],
+            glue_database=values["glue_database"],
             work_dir=options["work_dir"],
             run_id=options["run_id"],
             bucket_mb=int(options["bucket_mb"]),
@@ -125,11 +126,12 @@ def run(args: JobArgs) -> dict:
         },
     )
 
-    manifest = publish.committed_manifest(s3, processed_bucket, args.dataset, version)
+    store = DatasetStore(s3, processed_bucket)
+    manifest = store.manifest(args.dataset, version)
     if manifest is not None:
         # Same raw objects, contract and code: this exact version is already committed.
-        if publish.latest_version(s3, processed_bucket, args.dataset) != version:
-            publish.set_latest(s3, processed_bucket, args.dataset, version)
+        if store.latest(args.dataset) != version:
+            store.set_latest(args.dataset, version)
         tables = publish.register_catalog(
             aws.boto3_session(settings), database, processed_bucket, contract, version
         )
