@@ -1,10 +1,11 @@
 """Derived features, computed by this one implementation in ETL (when writing the processed zone) and in
-serving (from a request), so training and serving can never compute them differently.
+the model-input encoding (:mod:`prodml.encoding`, which training and serving both call), so no two stages
+can ever compute them differently.
 
 :func:`derive_values` is the implementation: numpy arithmetic on UTC microseconds since the epoch, the same
-for a column of millions of rows (ETL, through :func:`derive_columns`) and for the one row of a request
-(serving calls it directly: an Arrow compute kernel costs ~10 µs a call, whatever the length, more than a
-whole single-row prediction should).
+for a column of millions of rows (ETL, through :func:`derive_columns`; training's split) and for the one row
+of a request (an Arrow compute kernel costs ~10 µs a call, whatever the length, more than a whole single-row
+prediction should).
 
 It must stay free of any dataset's column names: everything comes from the contract.
 """

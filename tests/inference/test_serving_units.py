@@ -161,7 +161,8 @@ def test_micro_batches_predict_together_and_exactly_as_alone(artifacts, churn_co
 
 def test_serving_inputs_are_the_etl_features(tmp_path):
     # Every transform, from a nullable timestamp: the model inputs serving builds from request rows must be
-    # the processed-zone columns ETL writes (derive_columns), with NaN where ETL has a null.
+    # the processed-zone columns ETL writes (derive_columns), as the float32 values the model takes, with
+    # NaN where ETL has a null.
     import numpy as np
     import pyarrow as pa
     from app.serving.model import LoadedModel
@@ -190,15 +191,154 @@ def test_serving_inputs_are_the_etl_features(tmp_path):
         request_model=Row,
         _predictor=None,
     )
-    inputs = model.model_inputs(rows)
+    inputs = model.model_inputs(rows).columns()
     etl = derive_columns(
         contract, pa.table({"sold_at": pa.array([r["sold_at"] for r in rows], pa.timestamp("us", tz="UTC"))})
     )
     for t in transforms:
-        expected = np.array([np.nan if v is None else v for v in etl.column(f"sold_{t}").to_pylist()])
+        values = [np.nan if v is None else v for v in etl.column(f"sold_{t}").to_pylist()]
+        expected = np.array(values, dtype=np.float32).astype(np.float64)
         np.testing.assert_array_equal(inputs[f"sold_{t}"], expected, err_msg=t)
     assert inputs["sold_hour"][2] == 11  # 13:05 at +02:00 is 11:05 UTC, as ETL reads it
     assert inputs["rooms"].tolist() == [3.0] * 4 and np.isnan(inputs["garden"]).all()
+
+
+def test_training_and_serving_feed_the_model_one_encoding(tmp_path, monkeypatch):
+    # The same rows as a processed split (training's path: load_split) and as requests (serving's path, both
+    # backends): each path must call the one InputEncoding.encode, and the model must get the same arrays
+    # bit for bit, with missing values, bools, a category the model never saw, and every derived transform.
+    import json
+
+    import joblib
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from app.serving.model import load_artifact
+    from app.serving.schema import row_model
+
+    from prodml import artifact, encoding
+    from prodml.features import derive_columns
+    from prodml.training.data import load_split
+    from prodml.training.model import Hyperparameters, build_pipeline
+    from prodml.training.onnx_export import convert, onnx_inputs
+
+    transforms = ["year", "month", "day_of_week", "day_of_year", "hour", "epoch_days"]
+    features = [f for f in ANY_CONTRACT["features"] if f["name"] != "city"]
+    spec = {
+        **ANY_CONTRACT,
+        "features": [
+            *features,
+            {"name": "city", "type": "category", "values": ["Paris", "Lyon"]},  # nullable here
+            {"name": "sold_at", "type": "timestamp"},
+        ],
+        "derived": [
+            *ANY_CONTRACT["derived"],
+            *({"name": f"sold_{t}", "source": "sold_at", "transform": t} for t in transforms),
+        ],
+    }
+    contract = parse_contract(spec)
+    Row = row_model(contract)
+
+    def write_split(name: str, rows: list[dict]) -> Path:
+        """``rows`` (validated requests) as ETL writes a processed split: typed, derived columns added."""
+        typed = [{**r, "listing_id": str(i), "price": 100.0 + i} for i, r in enumerate(rows)]
+        table = derive_columns(
+            contract, pa.Table.from_pylist(typed, schema=contract.arrow_schema(with_derived=False))
+        )
+        (tmp_path / name).mkdir()
+        pq.write_table(table, tmp_path / name / "part-00000.parquet")
+        return tmp_path / name
+
+    rng = np.random.default_rng(3)
+    history = [  # the training data: every feature varies, but the city is only ever Paris or missing
+        Row.model_validate(
+            {
+                **GOOD,
+                "rooms": int(rng.integers(1, 21)),
+                "area": None if i % 5 == 0 else float(rng.uniform(10, 200)),
+                "city": None if i % 4 == 0 else "Paris",
+                "listed_at": f"20{10 + i % 14}-0{1 + i % 9}-1{i % 10}T0{i % 10}:00:00Z",
+                "garden": [True, False, None][i % 3],
+                "sold_at": None if i % 6 == 0 else f"19{60 + i}-12-31T23:30:00+01:00",
+            }
+        ).model_dump()
+        for i in range(30)
+    ]
+    requests = [
+        Row.model_validate(r).model_dump()
+        for r in [
+            GOOD,
+            {**GOOD, "area": None, "garden": True, "city": " lyon ", "sold_at": "1969-12-31T23:30:00Z"},
+            {**GOOD, "rooms": 20, "garden": False, "city": None, "sold_at": "2024-02-29T13:05:00+02:00"},
+        ]
+    ]
+    train = load_split(contract, write_split("train", history), "train")
+    assert "lyon" not in train.X["city"].tolist()
+    pipeline = build_pipeline(contract, Hyperparameters(family="ridge")).fit(train.X, train.y)
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    joblib.dump(pipeline, model_dir / artifact.MODEL_JOBLIB)
+    (model_dir / artifact.MODEL_ONNX).write_bytes(convert(pipeline, contract))
+    (model_dir / artifact.METRICS).write_text(json.dumps({"onnx_parity": {"passed": True}}))
+    (model_dir / artifact.LINEAGE).write_text("{}")
+    (model_dir / artifact.CONTRACT).write_text(contract.to_yaml())
+    artifact.record_hashes(model_dir)
+    tarball = artifact.pack(model_dir, tmp_path / "model.tar.gz")
+
+    class Recording:
+        """The loaded predictor, noting what it is fed."""
+
+        def __init__(self, inner):
+            self.inner, self.fed = inner, []
+
+        def predict(self, frame):
+            self.fed.append(frame)
+            return self.inner.predict(frame)
+
+        def run(self, outputs, feeds):
+            self.fed.append(feeds)
+            return self.inner.run(outputs, feeds)
+
+    served = {}
+    for backend in ("onnx", "joblib"):
+        model = load_artifact(tarball, 1, work_dir=tmp_path / "serving", use_onnx=backend == "onnx")
+        assert model.backend == backend
+        model._predictor = Recording(model._predictor)
+        served[backend] = model
+
+    calls = []
+    one_encode = encoding.InputEncoding.encode
+
+    def noted(self, columns, rows):
+        calls.append(rows)
+        return one_encode(self, columns, rows)
+
+    monkeypatch.setattr(encoding.InputEncoding, "encode", noted)
+    test = load_split(contract, write_split("test", requests), "test")  # training's path, as for evaluation
+    predictions = {backend: model.predict(requests) for backend, model in served.items()}
+    assert calls == [3, 3, 3]  # load_split, then each backend: every path goes through the one function
+
+    # The pipeline is fed exactly the frame training builds; the graph exactly training's ONNX parity feed.
+    (frame,) = served["joblib"]._predictor.fed
+    pd.testing.assert_frame_equal(frame, test.X, check_exact=True)
+    (feeds,) = served["onnx"]._predictor.fed
+    expected = onnx_inputs(contract, test.X)
+    assert list(feeds) == contract.model_features == list(expected)
+    for name, column in feeds.items():
+        assert column.dtype == expected[name].dtype and column.shape == (3, 1), name
+        if column.dtype == object:
+            assert column.tolist() == expected[name].tolist(), name
+        else:
+            assert column.tobytes() == expected[name].tobytes(), name  # bit for bit, NaN included
+    assert frame["city"].tolist() == ["paris", "lyon", ""] and frame["garden"].tolist()[1:] == [1.0, 0.0]
+    assert np.isnan(frame["area"][1]) and np.isnan(frame["garden"][0])
+
+    # So both backends predict for a request what the fitted pipeline predicts for that row in training.
+    truth = pipeline.predict(test.X)
+    assert [p["prediction"] for p in predictions["joblib"]] == truth.tolist()
+    np.testing.assert_allclose([p["prediction"] for p in predictions["onnx"]], truth, rtol=1e-5)
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "fastapi-route"])

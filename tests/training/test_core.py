@@ -150,3 +150,26 @@ def test_bad_input_is_a_clear_error_and_writes_no_model(tmp_path, churn_contract
         run(channels, tmp_path / "run", **hp)
     assert message in str(excinfo.value)
     assert not (tmp_path / "run" / "model" / artifact.MODEL_JOBLIB).exists()
+
+
+def test_derived_features_come_from_their_source_through_the_one_encoding(tmp_path, churn_contract):
+    # Training computes derived features from the source timestamp (prodml.encoding, as serving does), so a
+    # split's stored derived columns are never what the model sees: without them, the model is the same.
+    derived = [d.name for d in churn_contract.derived]
+    channels = write_channels(tmp_path / "data", churn_contract, rows=600)
+    stripped = write_channels(
+        tmp_path / "stripped", churn_contract, rows=600, transform=lambda split, t: t.drop_columns(derived)
+    )
+    assert run(channels, tmp_path / "a") == run(stripped, tmp_path / "b")
+    assert (tmp_path / "a/model/metrics.json").read_bytes() == (
+        tmp_path / "b/model/metrics.json"
+    ).read_bytes()
+    without = load_split(churn_contract, stripped.test, "test")
+    assert without.X.equals(load_split(churn_contract, channels.test, "test").X)
+    source = churn_contract.derived[0].source
+    no_source = tmp_path / "no_source"
+    no_source.mkdir()
+    table = pq.read_table(next(Path(channels.test).glob("*.parquet")))
+    pq.write_table(table.drop_columns([source]), no_source / "part-00000.parquet")
+    with pytest.raises(TrainingError, match=rf"lacks feature column\(s\) {source}"):
+        load_split(churn_contract, no_source, "test")

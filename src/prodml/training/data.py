@@ -1,8 +1,8 @@
 """Reading a training channel and preparing the model's input frame.
 
 A channel is a directory of parquet parts as ETL writes them (``split=<name>/part-*.parquet``). The model
-frame is the one place where contract types become model inputs; serving must prepare requests the same way
-(numeric as float with NaN for missing and bool as 0/1; categoricals as str with "" for missing).
+frame is built by :mod:`prodml.encoding`, the one model-input encoding serving also calls on requests;
+this module never encodes a value itself.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from prodml.contract import Contract, Task
+from prodml.encoding import InputEncoding
 from prodml.training import TrainingError
 
 
@@ -43,22 +44,20 @@ def read_channel(directory: Path | str | None, name: str) -> pa.Table:
     return pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
 
 
-def model_frame(contract: Contract, frame: pd.DataFrame) -> pd.DataFrame:
-    """The model input: ``contract.model_features`` in order, typed for the pipeline (and for ONNX)."""
-    missing = [c for c in contract.model_features if c not in frame.columns]
+def model_frame(contract: Contract, table: pa.Table) -> pd.DataFrame:
+    """The pipeline's input for ``table`` (a split as ETL wrote it): :meth:`InputEncoding.encode` of its
+    columns, the function serving encodes requests with, as a DataFrame of ``contract.model_features``.
+
+    Derived features are computed from their source timestamps by that function, not read from the
+    split's stored derived columns (ETL wrote those with the same ``derive_values``)."""
+    encoding = InputEncoding(contract)
+    missing = [c for c in encoding.source_features if c not in table.column_names]
     if missing:
-        raise TrainingError(f"data lacks model feature column(s) {', '.join(missing)}")
-    out = {}
-    for name in contract.numeric_features:
-        values = pd.to_numeric(frame[name].astype("float64"), errors="coerce").to_numpy(dtype=np.float64)
-        # float32-representable inputs: ONNX runs in float32, so training sees exactly what ONNX will.
-        out[name] = values.astype(np.float32).astype(np.float64)
-    for name in contract.categorical_features:
-        column = frame[name].astype("object")
-        out[name] = np.array(
-            ["" if v is None or v is pd.NA or v != v else str(v) for v in column], dtype=object
-        )
-    return pd.DataFrame(out, columns=contract.model_features)
+        raise TrainingError(f"data lacks feature column(s) {', '.join(missing)}")
+    # Arrow gives numpy what the encoding takes: NaN or None for missing numbers, None for missing
+    # categories, and timestamps as UTC datetime64 with NaT for missing.
+    columns = {name: table.column(name).to_numpy() for name in encoding.source_features}
+    return encoding.encode(columns, table.num_rows).frame()
 
 
 def target_values(contract: Contract, column: pd.Series) -> np.ndarray:
@@ -85,6 +84,6 @@ def load_split(contract: Contract, directory: Path | str | None, name: str) -> S
     return Split(
         name,
         ids.reset_index(drop=True),
-        model_frame(contract, frame),
+        model_frame(contract, table),
         target_values(contract, frame[contract.target.name]),
     )

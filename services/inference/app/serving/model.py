@@ -1,9 +1,9 @@
 """A loaded, verified model and how it predicts: the ONNX fast path or the scikit-learn pipeline.
 
 Only artifacts that :func:`prodml.artifact.unpack` verified against their lineage hashes are loaded. Model
-inputs are built from the contract: the request's features, derived features computed by
-:func:`prodml.features.derive_values` (the implementation ETL uses, so serving cannot skew), then the
-contract's ``model_features`` in order. This module must never name a column.
+inputs are built by :class:`prodml.encoding.InputEncoding`, the one encoding training also fits the model
+on (derived features included), so serving cannot skew; this module never builds an input array itself.
+It must never name a column.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +22,12 @@ from pydantic import BaseModel
 
 from prodml import artifact
 from prodml.contract import Contract, FeatureType, Task, parse_contract
-from prodml.features import derive_values
+from prodml.encoding import InputEncoding, ModelInputs
 
 from .schema import row_model
 
 log = logging.getLogger("prodml.inference.model")
 
-_NAN = float("nan")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _ONNX_DTYPES = {
     "tensor(string)": None,
     "tensor(float)": np.float32,
@@ -62,75 +58,33 @@ class LoadedModel:
     _classes: list[Any] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
-        # The contract's feature lists are computed properties: resolve them once, not once a request.
-        contract = self.contract
-        types = {f.name: f.type for f in contract.features}
-        self._base_numeric = [n for n in contract.numeric_features if n in types]
-        self._categorical = list(contract.categorical_features)
-        self._model_features = list(contract.model_features)
+        # The contract's encoding and class names are resolved once a model, not once a request.
+        self._encoding = InputEncoding(self.contract)
         self._class_names = [str(_plain(c)) for c in self._classes]
-        # Numeric inputs are built as one float64 matrix, a row a feature (base, then derived), so a
-        # request costs one allocation and, for ONNX, one cast, whatever the feature count.
-        self._numeric = self._base_numeric + [d.name for d in contract.derived]
-        row_of = {name: i for i, name in enumerate(self._numeric)}
-        self._derived_plan = [
-            (source, [(row_of[d.name], d.transform) for d in contract.derived if d.source == source])
-            for source in sorted({d.source for d in contract.derived})
+        # The documented graph takes tensor(float) numbers and tensor(string) categories, as onnx_feed()
+        # gives them; an input declared otherwise is cast to its declared type.
+        documented = {name: np.float32 for name in self._encoding.numeric_features}
+        self._onnx_casts = [
+            (name, dtype) for name, _, dtype in self._onnx_inputs if dtype is not documented.get(name)
         ]
-        self._feed_plan = [(name, row_of.get(column), dtype) for name, column, dtype in self._onnx_inputs]
 
     # ---- inputs -------------------------------------------------------------------------------------
-    def _encode(self, rows: list[dict]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Validated request rows → (numeric matrix, a row a numeric feature; categorical columns), in the
-        documented artifact encoding: numbers (bool as 0/1) as float64 with NaN for missing, categories as
-        str with "" for missing.
-
-        Derived features come from :func:`prodml.features.derive_values`, the implementation ETL applies to
-        whole columns, so they are computed exactly as ETL computed them for training.
-        """
-        numeric = np.empty((len(self._numeric), len(rows)), dtype=np.float64)
-        for i, name in enumerate(self._base_numeric):
-            numeric[i] = [r[name] for r in rows]  # None becomes NaN
-        for source, targets in self._derived_plan:
-            stamps = [r[source] for r in rows]
-            micros = np.array(
-                [0 if v is None else (v - _EPOCH) // _MICROSECOND for v in stamps], dtype=np.int64
-            )
-            missing = [i for i, v in enumerate(stamps) if v is None]
-            for index, transform in targets:
-                numeric[index] = derive_values(transform, micros)
-                if missing:
-                    numeric[index, missing] = _NAN
-        categorical = {
-            name: np.array(["" if r[name] is None else r[name] for r in rows], dtype=object)
-            for name in self._categorical
-        }
-        return numeric, categorical
-
-    def model_inputs(self, rows: list[dict]) -> dict[str, np.ndarray]:
-        """Validated request rows → one column a model feature (see :meth:`_encode` for the encoding)."""
-        numeric, categorical = self._encode(rows)
-        return {**{name: numeric[i] for i, name in enumerate(self._numeric)}, **categorical}
+    def model_inputs(self, rows: list[dict]) -> ModelInputs:
+        """Validated request rows → the model's inputs, by :meth:`prodml.encoding.InputEncoding.encode`:
+        the function training builds the pipeline's inputs with, so serving cannot encode differently
+        (derived features included: computed from the request's timestamps as ETL computes them)."""
+        return self._encoding.encode_rows(rows)
 
     # ---- prediction ---------------------------------------------------------------------------------
     def predict(self, rows: list[dict]) -> list[dict]:
         if self.backend == "onnx":
-            return self._predict_onnx(*self._encode(rows))
+            return self._predict_onnx(self.model_inputs(rows))
         return self._predict_sklearn(self.model_inputs(rows))
 
-    def _predict_onnx(self, numeric: np.ndarray, categorical: dict[str, np.ndarray]) -> list[dict]:
-        n = numeric.shape[1]
-        cast: dict[Any, np.ndarray] = {}  # the numeric matrix in each dtype the model's inputs ask for
-        feeds = {}
-        for name, row, dtype in self._feed_plan:
-            if row is None:
-                column = categorical[name]
-                feeds[name] = (column if dtype is None else column.astype(dtype)).reshape(n, 1)
-                continue
-            matrix = cast.get(dtype)
-            if matrix is None:
-                matrix = cast[dtype] = numeric if dtype is None else numeric.astype(dtype, copy=False)
-            feeds[name] = matrix[row].reshape(n, 1)  # a view: each row of the matrix is contiguous
+    def _predict_onnx(self, inputs: ModelInputs) -> list[dict]:
+        feeds = inputs.onnx_feed()  # views of the encoded arrays: no copy for the documented signature
+        for name, dtype in self._onnx_casts:
+            feeds[name] = feeds[name].astype(dtype)
         outputs = dict(zip(self._onnx_outputs, self._predictor.run(self._onnx_outputs, feeds), strict=True))
         if self.contract.target.task is Task.REGRESSION:
             values = outputs.get("variable", next(iter(outputs.values())))
@@ -142,20 +96,8 @@ class LoadedModel:
         labels = outputs.get("label", next(iter(outputs.values())))
         return self._shape(np.asarray(labels).reshape(-1), scores)
 
-    def _predict_sklearn(self, table: dict[str, np.ndarray]) -> list[dict]:
-        import pandas as pd
-
-        # The documented joblib input: numeric as float64 with NaN, categoricals as str with "" for missing.
-        categorical = set(self.contract.categorical_features)
-        frame = pd.DataFrame(
-            {
-                # float32-representable numbers, as training and the ONNX path see them.
-                name: table[name]
-                if name in categorical
-                else table[name].astype(np.float32).astype(np.float64)
-                for name in self._model_features
-            }
-        )
+    def _predict_sklearn(self, inputs: ModelInputs) -> list[dict]:
+        frame = inputs.frame()  # the DataFrame training fitted the pipeline on, built by the same function
         pipeline = self._predictor
         if self.contract.target.task is Task.REGRESSION:
             return self._shape(pipeline.predict(frame), None)
