@@ -4,9 +4,10 @@
 #   dist/wheels/prodml-<version>-*.whl      the prodml modules the job runs (its import closure, prodml.runtimes)
 #                                          with Python >= 3.9 metadata (pipelines/etl/glue/), for --extra-py-files
 # Its dependencies are pinned for Python 3.9 in pipelines/etl/glue/requirements.txt, which Terraform (and
-# `prodml etl` locally) passes as --additional-python-modules. `prodml etl --upload-code` and the deploy
-# workflow copy dist/etl/ and dist/wheels/ to s3://<artifacts>/code/etl/ and code/wheels/.
-#   scripts/package_etl.sh [OUT]   build into OUT/etl and OUT/wheels instead of dist/ (the tests do)
+# `prodml bootstrap` on the emulator) passes as --additional-python-modules. `prodml ship` runs this script
+# into a temporary OUT and uploads both files to s3://<artifacts>/code/releases/<release>/etl/ and wheels/
+# (the deploy workflow ships after `make apply`); nothing uploads dist/.
+#   scripts/package_etl.sh [OUT]   build into OUT/etl and OUT/wheels instead of dist/ (prodml ship does)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-dist}"
