@@ -5,6 +5,12 @@ Glue installs ``--additional-python-modules`` and the SageMaker scikit-learn con
 dir's ``requirements.txt`` before the script runs; the executor does the same with uv. A cached environment
 uses the interpreter of the job's Python version when this machine has one (``python3.9``, pyenv's, or
 ``$PRODML_PYTHON_3_9``), else the project's interpreter, and says which in the job's log.
+
+``PRODML_EXECUTOR_EXACT_PYTHON=1`` (in the emulator's environment) makes the job's Python version binding:
+the project's environment is never used for a job that declares another Python minor version, and a cached
+environment is built with that version's interpreter; without one on this machine the job fails and says
+so. For proving code on the Python AWS runs (the slow runtime tests); off by default, since the project's
+environment is faster and satisfies every job by design.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 
 CACHE_ENV = "PRODML_JOB_ENV_CACHE"
+EXACT_PYTHON_ENV = "PRODML_EXECUTOR_EXACT_PYTHON"
 
 
 @dataclass(frozen=True)
@@ -103,16 +110,19 @@ def _uv() -> list[str]:
 def environment_for(lines: list[str], python_version: str | None) -> JobEnvironment:
     """The interpreter to run a job with ``lines`` as its requirements (installing them once if needed)."""
     requirements = parse_requirements(lines)
-    if satisfied_here(requirements):
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    exact = os.environ.get(EXACT_PYTHON_ENV) == "1" and python_version not in (None, here)
+    if not exact and satisfied_here(requirements):
         return JobEnvironment(
             sys.executable,
-            f"the project's environment (Python {sys.version_info[0]}.{sys.version_info[1]}), which "
-            f"satisfies all {len(requirements)} requirements",
+            f"the project's environment (Python {here}), which satisfies all {len(requirements)} requirements",
         )
     python = find_python(python_version) if python_version else None
-    note = ""
+    version, note = python_version, ""
     if python is None:
-        python = sys.executable
+        if exact:
+            raise JobEnvironmentError(f"{EXACT_PYTHON_ENV}=1 and this machine has no Python {python_version}")
+        python, version = sys.executable, here
         if python_version:
             note = f"; no Python {python_version} on this machine, so the project's interpreter"
     key = hashlib.sha256("\n".join([python, *sorted(str(r) for r in requirements)]).encode()).hexdigest()[:16]
@@ -121,7 +131,8 @@ def environment_for(lines: list[str], python_version: str | None) -> JobEnvironm
     if not (root / ".complete").is_file():
         _install(root, python, requirements)
     return JobEnvironment(
-        str(interpreter), f"cached environment {root} ({len(requirements)} requirements{note})"
+        str(interpreter),
+        f"cached environment {root} (Python {version}, {len(requirements)} requirements{note})",
     )
 
 
