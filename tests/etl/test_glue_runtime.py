@@ -1,72 +1,49 @@
-"""The ETL job as the Glue Python shell runs it: Python 3.9, the pinned --additional-python-modules, the
-prodml wheel from `make package-etl` (--extra-py-files) and the packaged script, started by the same runner
-and with the same arguments as `prodml etl`, against a real moto server. It must commit the dataset version
-the Python 3.11 run commits from the same raw objects, with the same rows."""
+"""The ETL job as the Glue Python shell runs it: `prodml etl` starts a run of the job `prodml ship` pointed at
+released code, and the emulator's executor runs the released script on Python 3.9 in an environment holding
+exactly the pinned --additional-python-modules, with the released prodml wheel on sys.path
+(--extra-py-files). It must commit the dataset version the Python 3.11 run commits from the same raw
+objects, with the same rows."""
 
 from __future__ import annotations
 
 import io
 import json
-import platform
+import re
 import subprocess
-import sys
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import prodml
-from prodml import aws, sample_data
+from prodml import aws, naming, sample_data
 from prodml.bootstrap import bootstrap
-from prodml.cli.etl import GLUE_REQUIREMENTS, GLUE_SCRIPT, _job_env, glue_python_modules, run_etl
+from prodml.datasets import DatasetStore
+from prodml.emulator.moto_hooks import GLUE_LOG_GROUP
 from prodml.etl import code_version
 from prodml.ingest import ingest
+from prodml.jobs import etl_spec
+from prodml.release import current_release
 from prodml.settings import Settings
-from prodml.zones import Zones, read_committed_manifest
-from tests.conftest import REPO
-from tests.runtimes import find_python, installed, make_venv, timed
+from prodml.zones import Zones
+from tests.conftest import CHURN_CONTRACT, REPO, run_prodml
+from tests.etl.job_runs import job_argv, run_job
+from tests.runtimes import find_python, installed, timed
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 PYTHON_39 = find_python("3.9")
-# The wheels Glue's pip picks on Amazon Linux 2 (glibc 2.26): manylinux2014 builds, never an sdist.
-GLUE_PLATFORM = (
-    ("--python-platform", "x86_64-manylinux_2_17", "--only-binary", ":all:")
-    if platform.machine() == "x86_64"
-    else ()
+ROWS_PER_FILE = "200"
+ENVIRONMENT_LINE = re.compile(
+    r"^prodml emulator: running (?P<script>\S+) with cached environment (?P<root>\S+) "
+    r"\(Python (?P<python>[0-9.]+), "
 )
 
 
-@pytest.fixture(scope="module")
-def glue_runtime(tmp_path_factory, pytestconfig):
-    """`make package-etl` output and a Python 3.9 environment holding exactly what the Glue job installs."""
-    if PYTHON_39 is None:
-        pytest.skip("no Python 3.9 interpreter to stand in for the Glue Python shell (set PRODML_PYTHON_3_9)")
-    out = tmp_path_factory.mktemp("package")
-    with timed(pytestconfig, "Glue Python 3.9 environment (package-etl + pinned modules + wheel)"):
-        subprocess.run([str(REPO / "scripts" / "package_etl.sh"), str(out)], check=True, capture_output=True)
-        (wheel,) = (out / "wheels").glob("prodml-*.whl")
-        python = make_venv(
-            PYTHON_39,
-            tmp_path_factory.mktemp("glue") / "venv",
-            *GLUE_PLATFORM,
-            "-r",
-            str(GLUE_REQUIREMENTS),
-            str(wheel),
-        )
-    return python, out / "etl" / "glue_job.py", wheel
-
-
-def run_python(python: str, code: str, settings: Settings) -> str:
-    """stdout of ``python -c code`` in the job's environment."""
-    return subprocess.run(
-        [python, "-c", code], env=_job_env(settings), capture_output=True, text=True, check=True
-    ).stdout
-
-
-def land(settings: Settings, contract, tmp_path) -> None:
+def land(settings: Settings, contract, tmp_path: Path) -> None:
     """The same raw objects in every format ETL reads: a dirty CSV sample, JSON lines whose ids overlap it
     (duplicate ids), and parquet."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     csv = tmp_path / "churn.csv"
     sample_data.write_sample(contract, csv, 2000)
     jsonl = tmp_path / "more.jsonl"
@@ -74,47 +51,112 @@ def land(settings: Settings, contract, tmp_path) -> None:
     jsonl.write_text("".join(json.dumps(row) + "\n" for row in table.to_pylist()))
     parquet = tmp_path / "more.parquet"
     pq.write_table(sample_data.generate_table(contract, 300, seed=9, id_offset=5000), parquet)
-    bootstrap(settings, [contract.name])
     for path in (csv, jsonl, parquet):
         ingest(path, contract, settings)
 
 
-def committed_rows(settings: Settings, manifest: dict) -> pa.Table:
-    s3, bucket = aws.client("s3", settings), settings.bucket("processed")
+def committed(settings: Settings, dataset: str) -> tuple[dict, pa.Table]:
+    """The committed version's manifest and every row it holds, with its split, in id order."""
+    s3, zones = aws.client("s3", settings), Zones(settings)
+    manifest = DatasetStore.of(s3, zones).committed(dataset).manifest
     parts = []
     for split, entry in sorted(manifest["splits"].items()):
         for key in entry["files"]:
-            table = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+            body = s3.get_object(Bucket=zones.bucket("processed"), Key=key)["Body"].read()
+            table = pq.read_table(io.BytesIO(body))
             parts.append(table.append_column("split", pa.array([split] * table.num_rows)))
-    return pa.concat_tables(parts).sort_by([("customer_id", "ascending")])
+    return manifest, pa.concat_tables(parts).sort_by([("customer_id", "ascending")])
 
 
-def test_glue_job_on_python_39_commits_the_version_and_rows_of_the_311_run(
-    glue_runtime, aws_env, churn_contract, tmp_path, pytestconfig
+def run_log(settings: Settings, run_id: str) -> list[str]:
+    logs = aws.client("logs", settings)
+    events = logs.get_log_events(
+        logGroupName=f"{GLUE_LOG_GROUP}/output", logStreamName=run_id, startFromHead=True
+    )["events"]
+    return [e["message"] for e in events]
+
+
+def environment_line(lines: list[str]) -> re.Match:
+    """The executor's line naming the environment it ran the script in (after the files it downloaded)."""
+    found = [m for m in map(ENVIRONMENT_LINE.match, lines) if m]
+    assert len(found) == 1, lines[:5]
+    return found[0]
+
+
+def python_of(interpreter: str, code: str, **env: str) -> str:
+    return subprocess.run(
+        [interpreter, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=120
+    ).stdout.strip()
+
+
+def etl() -> dict:
+    result = run_prodml(
+        "etl", "--contract", str(CHURN_CONTRACT), "--max-rows-per-file", ROWS_PER_FILE, "--json", timeout=1800
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.timeout(1800)  # the first run installs the 3.9 environment; later runs find it cached
+def test_glue_job_runs_on_python_39_with_the_pins_and_commits_what_the_311_run_commits(
+    shipped_env, churn_contract, tmp_path, pytestconfig
 ):
-    python_39, packaged_script, _ = glue_runtime
-    # The job imports prodml from what Glue installed, not from this checkout.
-    where = run_python(python_39, "import sys, prodml; print(sys.version_info[:2], prodml.__file__)", aws_env)
-    assert where.startswith("(3, 9)") and "site-packages" in where and str(REPO / "src") not in where
+    if PYTHON_39 is None:
+        pytest.skip(
+            "no Python 3.9 interpreter for the executor to run the Glue job with (set PRODML_PYTHON_3_9)"
+        )
+    s3 = aws.client("s3", shipped_env)
+    land(shipped_env, churn_contract, tmp_path / "glue")
+    with timed(pytestconfig, "prodml etl through the executor (Python 3.9 environment, cached after once)"):
+        glue = etl()
 
-    runs = {}
-    for env, python, script in (
-        ("glue39", python_39, packaged_script),
-        ("py311", sys.executable, GLUE_SCRIPT),
-    ):
-        settings = Settings(env=env)
-        land(settings, churn_contract, tmp_path / env)
-        with timed(pytestconfig, f"ETL job on Python {'3.9' if env == 'glue39' else '3.11'}"):
-            result = run_etl(churn_contract, settings, python=python, script=script)
-        manifest = read_committed_manifest(aws.client("s3", settings), Zones(settings), churn_contract.name)
-        runs[env] = result, manifest, committed_rows(settings, manifest)
+    # The run's log says which environment the executor ran the released script in.
+    lines = run_log(shipped_env, glue["job_run_id"])
+    match = environment_line(lines)
+    release = current_release(s3, Zones(shipped_env))
+    assert match["script"] == release["glue_script"]
+    assert match["python"] == "3.9"
+    python_39 = str(Path(match["root"]) / "bin" / "python")
+    assert python_of(python_39, "import sys; print('%d.%d' % sys.version_info[:2])") == "3.9"
 
-    (glue, glue_manifest, glue_rows), (local, local_manifest, local_rows) = runs["glue39"], runs["py311"]
+    # It holds exactly what the job's --additional-python-modules pin (the Glue lock), nothing more.
+    job = aws.client("glue", shipped_env).get_job(
+        JobName=naming.glue_job_name(shipped_env.project, shipped_env.env, churn_contract.name)
+    )["Job"]
+    assert job["Command"]["PythonVersion"] == etl_spec().python_version == "3.9"
+    modules = job["DefaultArguments"]["--additional-python-modules"].split(",")
+    pins = dict(m.lower().split("==") for m in modules)
+    lock = (REPO / etl_spec().requirements).read_text().splitlines()
+    assert pins == dict(
+        line.lower().split("==") for line in lock if "==" in line and not line.startswith("#")
+    )
+    assert installed(python_39) == pins, "the job's environment differs from the pinned modules"
+
+    # prodml comes from the released wheel alone: importable zipped, with the checkout's code version.
+    wheel = tmp_path / Path(release["glue_wheel"]).name
+    s3.download_file(*aws.split_s3_uri(release["glue_wheel"]), str(wheel))
+    where = python_of(
+        python_39, "import prodml.etl as e; print(e.__file__); print(e.code_version())", PYTHONPATH=str(wheel)
+    ).split()
+    assert where[0].startswith(str(wheel) + "/") and where[1] == code_version()
+    assert glue["etl_code_version"] == where[1]
+
+    # The same raw objects through the checkout's script on the project's Python (3.11), in buckets of their own.
+    local_settings = Settings(env="py311")
+    bootstrap(local_settings, [churn_contract.name])
+    land(local_settings, churn_contract, tmp_path / "py311")
+    with timed(pytestconfig, "the Glue script on Python 3.11 (checkout)"):
+        argv = job_argv(local_settings, churn_contract)
+        argv[argv.index("--max_rows_per_file") + 1] = ROWS_PER_FILE
+        local = run_job(argv)
+
+    glue_manifest, glue_rows = committed(shipped_env, churn_contract.name)
+    local_manifest, local_rows = committed(local_settings, churn_contract.name)
     assert glue["status"] == local["status"] == "committed"
-    assert glue["version"] == local["version"] == glue_manifest["version"]
+    assert glue["version"] == local["version"] == glue_manifest["version"] == local_manifest["version"]
     assert glue["etl_code_version"] == local["etl_code_version"]
-    assert glue["report"]["rows"] == local["report"]["rows"]
-    rows = glue["report"]["rows"]
+    assert glue_manifest["rows"] == local_manifest["rows"]
+    rows = glue_manifest["rows"]
     assert rows["quarantined"] and rows["exact_duplicates_dropped"] and rows["duplicate_ids_dropped"]
     assert {s: e["rows"] for s, e in glue_manifest["splits"].items()} == {
         s: e["rows"] for s, e in local_manifest["splits"].items()
@@ -122,40 +164,6 @@ def test_glue_job_on_python_39_commits_the_version_and_rows_of_the_311_run(
     assert glue_manifest["quarantine"]["rows"] == local_manifest["quarantine"]["rows"]
     assert glue_rows.equals(local_rows), "the 3.9 job wrote different rows than the 3.11 job"
 
-    again = run_etl(churn_contract, Settings(env="glue39"), python=python_39, script=packaged_script)
+    again = etl()
     assert (again["status"], again["version"]) == ("noop", glue["version"])
-
-
-def test_the_glue_environment_is_exactly_the_pinned_modules_plus_the_wheel(glue_runtime):
-    python_39, _, _ = glue_runtime
-    pins = dict(line.lower().split("==") for line in glue_python_modules())
-    have = installed(python_39)
-    assert have.pop("prodml").endswith(f"prodml-{prodml.__version__}-py3-none-any.whl")
-    assert have == pins, "installing the wheel added or changed a dependency the pins do not list"
-
-
-def test_the_job_also_runs_with_the_wheel_only_on_sys_path(
-    glue_runtime, aws_env, churn_contract, tmp_path, tmp_path_factory, pytestconfig, monkeypatch
-):
-    """Glue's documentation does not promise that --extra-py-files wheels are pip-installed rather than
-    put on sys.path as zips; the job must work either way (zipimport: no package file is on disk)."""
-    _, packaged_script, wheel = glue_runtime
-    with timed(pytestconfig, "Glue Python 3.9 environment without the wheel"):
-        python = make_venv(
-            PYTHON_39,
-            tmp_path_factory.mktemp("glue-zip") / "venv",
-            *GLUE_PLATFORM,
-            "-r",
-            str(GLUE_REQUIREMENTS),
-        )
-    monkeypatch.setenv("PYTHONPATH", str(wheel))
-    where = run_python(
-        python, "import prodml.etl as e; print(e.__file__); print(e.code_version())", aws_env
-    ).split()
-    assert where[0].startswith(str(wheel) + "/"), where  # imported from inside the zip
-    assert where[1] == code_version()
-
-    settings = Settings(env="gluezip")
-    land(settings, churn_contract, tmp_path)
-    result = run_etl(churn_contract, settings, python=python, script=packaged_script)
-    assert result["status"] == "committed" and result["etl_code_version"] == code_version()
+    assert environment_line(run_log(shipped_env, again["job_run_id"]))["root"] == match["root"]
