@@ -4,9 +4,7 @@ the SageMaker scikit-learn container (3.10). Environments are built with uv from
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
 import subprocess
 import time
 from contextlib import contextmanager
@@ -15,24 +13,6 @@ from pathlib import Path
 from tests.conftest import REPO
 
 UV = REPO / "scripts" / "uv.sh"
-
-
-def find_python(version: str) -> str | None:
-    """A working CPython ``version`` ("3.9"): ``$PRODML_PYTHON_3_9``, ``python3.9`` on PATH, or pyenv's."""
-    candidates = [
-        os.environ.get(f"PRODML_PYTHON_{version.replace('.', '_')}"),
-        shutil.which(f"python{version}"),
-        *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python")), reverse=True),
-    ]
-    for candidate in filter(None, candidates):
-        probe = subprocess.run(
-            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == version:  # a pyenv shim may exist and not run
-            return candidate
-    return None
 
 
 def uv(*args: str, timeout: float = 900) -> str:

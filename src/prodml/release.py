@@ -193,8 +193,9 @@ def ship(settings: Settings, *, on_step: Callable[[str], None] = lambda step: No
         script, wheel = glue_code(Path(tmp))
     on_step("packaging the training source and the contracts")
     found = contracts()
-    packages = [script, wheel, Package("training/sourcedir.tar.gz", training_source())]
-    packages += [Package(f"contracts/{c.name}.yaml", c.to_yaml().encode()) for c in found]
+    training = Package(Zones.release_file("training_source"), training_source())
+    packages = [script, wheel, training]
+    packages += [Package(Zones.release_file("contract", c.name), c.to_yaml().encode()) for c in found]
     release = release_id(packages)
     prefix = zones.release_prefix(release)
     files = {p.name: zones.uri("artifacts", prefix + p.name) for p in packages}
@@ -216,7 +217,7 @@ def ship(settings: Settings, *, on_step: Callable[[str], None] = lambda step: No
             "files": files,
             "glue_script": files[script.name],
             "glue_wheel": files[wheel.name],
-            "training_source": files["training/sourcedir.tar.gz"],
+            "training_source": files[training.name],
             "contracts": result.contracts,
         }
         s3.put_object(

@@ -103,21 +103,34 @@ class Zones:
     def current_release_key() -> str:
         return "code/CURRENT"
 
+    @staticmethod
+    def release_file(kind: str, name: str = "") -> str:
+        """A file's key below its release prefix: ``glue_script``, ``wheel`` and ``contract`` take a name."""
+        layout = {
+            "glue_script": f"etl/{name}",
+            "wheel": f"wheels/{name}",
+            "contract": f"contracts/{name}.yaml",
+            "training_source": "training/sourcedir.tar.gz",
+        }
+        if kind not in layout:
+            raise ValueError(f"unknown release file {kind!r}; kinds are {', '.join(layout)}")
+        return layout[kind]
+
     @classmethod
     def glue_script_key(cls, release: str, script_name: str) -> str:
-        return cls.release_prefix(release) + f"etl/{script_name}"
+        return cls.release_prefix(release) + cls.release_file("glue_script", script_name)
 
     @classmethod
     def wheel_key(cls, release: str, wheel_name: str) -> str:
-        return cls.release_prefix(release) + f"wheels/{wheel_name}"
+        return cls.release_prefix(release) + cls.release_file("wheel", wheel_name)
 
     @classmethod
     def contract_key(cls, release: str, dataset: str) -> str:
-        return cls.release_prefix(release) + f"contracts/{dataset}.yaml"
+        return cls.release_prefix(release) + cls.release_file("contract", dataset)
 
     @classmethod
     def training_source_key(cls, release: str) -> str:
-        return cls.release_prefix(release) + "training/sourcedir.tar.gz"
+        return cls.release_prefix(release) + cls.release_file("training_source")
 
     # ---- artifacts: training jobs --------------------------------------------------------------------
     @staticmethod

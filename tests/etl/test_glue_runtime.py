@@ -19,6 +19,7 @@ import pytest
 from prodml import aws, naming, sample_data
 from prodml.bootstrap import bootstrap
 from prodml.datasets import DatasetStore
+from prodml.emulator.environments import find_python
 from prodml.emulator.moto_hooks import GLUE_LOG_GROUP
 from prodml.etl import code_version
 from prodml.ingest import ingest
@@ -28,7 +29,7 @@ from prodml.settings import Settings
 from prodml.zones import Zones
 from tests.conftest import CHURN_CONTRACT, REPO, run_prodml
 from tests.etl.job_runs import job_argv, run_job
-from tests.runtimes import find_python, installed, timed
+from tests.runtimes import installed, timed
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -22,7 +22,7 @@ from prodml import artifact, aws
 from prodml.bootstrap import bootstrap
 from prodml.datasets import DatasetStore
 from prodml.emulator import Emulator
-from prodml.emulator.environments import EXACT_PYTHON_ENV
+from prodml.emulator.environments import EXACT_PYTHON_ENV, find_python
 from prodml.emulator.sagemaker import LOG_GROUP
 from prodml.jobs import training_spec
 from prodml.release import ARTIFACT_LIBRARIES, ship
@@ -32,7 +32,7 @@ from prodml.training.data import load_split
 from prodml.training.onnx_export import PROBABILITY_TOLERANCE, onnx_inputs, run_onnx
 from prodml.zones import Zones
 from tests.conftest import CHURN_CONTRACT, free_port, run_prodml
-from tests.runtimes import find_python, installed, timed
+from tests.runtimes import installed, timed
 from tests.training.conftest import publish_dataset
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -19,6 +20,20 @@ from prodml.emulator.executor import JobContext
 
 _FLUSH_SECONDS = 0.5
 _MAX_BATCH = 1000
+# Every job process running now: each in its own session (so a timeout kills its whole tree), so the
+# emulator ends them itself when it stops (terminate_all) rather than leaving orphans.
+_RUNNING: set[subprocess.Popen[str]] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def terminate_all() -> int:
+    """Kill every running job process (the emulator is stopping); returns how many there were."""
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for process in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    return len(running)
 
 
 def client(context: JobContext, service: str) -> Any:
@@ -105,6 +120,8 @@ def run_process(
         errors="replace",
         start_new_session=True,
     )
+    with _RUNNING_LOCK:
+        _RUNNING.add(process)
     assert process.stdout is not None
     pumps = [threading.Thread(target=_pump, args=(process.stdout, stdout), daemon=True)]
     if stderr is not None:
@@ -115,9 +132,12 @@ def run_process(
     try:
         code: int | None = process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         code = None
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(process)
     for pump in pumps:
         pump.join()
     return code

@@ -146,7 +146,8 @@ def run(context: JobContext, job: Any) -> None:
         job.training_time_in_seconds = job.billable_time_in_seconds = seconds
         job.final_metric_data_list = list(metrics.last.values()) or None
         job.failure_reason = reason[:_MAX_FAILURE] if reason else None
-        _secondary(job, "Completed" if status == "Completed" else status, reason or "Training job completed")
+        secondary = "MaxRuntimeExceeded" if reason and reason.startswith("MaxRuntimeExceeded") else status
+        _secondary(job, secondary, reason or "Training job completed")
         job.training_job_status = status
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from prodml.emulator import moto_hooks
+from prodml.emulator import joblog, moto_hooks
 from prodml.emulator.executor import JobExecutor
 
 CONTROL_PREFIX = "/_prodml/executor"
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     server.serve_forever()
     executor.shutdown()
+    joblog.terminate_all()
     return 0
 
 

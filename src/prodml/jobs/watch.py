@@ -131,7 +131,7 @@ def wait_training_job(
     *,
     on_state: Callable[[str, dict[str, Any]], None] = lambda state, job: None,
     on_line: Callable[[str], None] = lambda line: None,
-    poll_seconds: float = 2.0,
+    poll_seconds: float = 1.0,
     timeout_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Wait for a SageMaker training job, streaming its log; its final description."""
