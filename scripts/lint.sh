@@ -6,6 +6,7 @@ run=(scripts/uv.sh run --frozen --all-extras --quiet)
 
 "${run[@]}" ruff check .
 "${run[@]}" ruff format --check .
+"${run[@]}" mypy  # what it checks and how strictly: [tool.mypy] in pyproject.toml
 "${run[@]}" shellcheck scripts/*.sh .ci/run
 "${run[@]}" hadolint services/inference/Dockerfile
 "${run[@]}" zizmor --offline --quiet .github/workflows

@@ -24,6 +24,11 @@ def test_ruff_check_and_format_are_clean():
     assert fmt.returncode == 0, fmt.stdout
 
 
+def test_mypy_is_clean():
+    result = run(str(BIN / "mypy"))
+    assert result.returncode == 0, result.stdout
+
+
 def test_shell_scripts_pass_shellcheck():
     scripts = sorted(str(p.relative_to(REPO)) for p in (REPO / "scripts").glob("*.sh"))
     result = run(str(BIN / "shellcheck"), *scripts, ".ci/run")
