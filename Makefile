@@ -46,7 +46,7 @@ glue-lock: install ## Re-resolve the Glue job's dependencies for Python 3.9 (pip
 	@scripts/glue_lock.sh
 
 .PHONY: lint
-lint: install ## Check code, shell, workflows and Terraform formatting (changes nothing)
+lint: install ## Check code style and types, shell, workflows and Terraform formatting (changes nothing)
 	@scripts/lint.sh
 
 .PHONY: format

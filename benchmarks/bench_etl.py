@@ -62,7 +62,8 @@ def generate_big(path: Path, gigabytes: float, chunk_rows: int = 500_000) -> Pat
                 )
             writer.write_table(table)
             copy += 1
-        writer.close()
+        if writer is not None:  # None when the size asked for is 0: the file stays empty
+            writer.close()
     tmp.replace(path)
     return path
 

@@ -67,6 +67,8 @@ def _tests_module(relative: str):
 
     for name, path in (("tests.conftest", "tests/conftest.py"), ("prodml_bench_models", relative)):
         spec = importlib.util.spec_from_file_location(name, REPO / path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path} as a module")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -95,9 +97,16 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> floa
     raise RuntimeError(f"{url} never became ready")
 
 
+# wrk prints a latency in the largest unit that keeps it readable, up to minutes and hours.
+_WRK_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
 def parse_duration_ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    match = re.match(r"([\d.]+)(us|ms|s|m|h)", text)
+    if match is None:
+        raise ValueError(f"not a wrk duration: {text!r}")
+    value, unit = match.groups()
+    return float(value) * _WRK_UNIT_MS[unit]
 
 
 def wrk(url: str, body: dict, duration: int, headers: dict | None = None) -> dict:
@@ -127,12 +136,14 @@ def wrk(url: str, body: dict, duration: int, headers: dict | None = None) -> dic
         ).stdout
     finally:
         script.unlink()
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    rps_line = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rps_line is None:
+        raise RuntimeError(f"wrk printed no Requests/sec line:\n{out}")
     percentiles = {p: parse_duration_ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M)}
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
     return {
-        "rps": rps,
+        "rps": float(rps_line.group(1)),
         "p50_ms": percentiles["50"],
         "p99_ms": percentiles["99"],
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,

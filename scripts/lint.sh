@@ -10,6 +10,7 @@ run=(scripts/uv.sh run --frozen --all-extras --quiet)
 # and the TOML that ruff and the Glue wheel read still says what runtimes.py computes; then the import contracts.
 "${run[@]}" python -m prodml.runtimes check
 "${run[@]}" lint-imports --no-cache --no-logo
+"${run[@]}" mypy  # what it checks and how strictly: [tool.mypy] in pyproject.toml
 "${run[@]}" shellcheck scripts/*.sh .ci/run
 "${run[@]}" hadolint services/inference/Dockerfile
 "${run[@]}" zizmor --offline --quiet .github/workflows

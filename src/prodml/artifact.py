@@ -32,6 +32,7 @@ import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 MODEL_JOBLIB = "model.joblib"
 MODEL_ONNX = "model.onnx"
@@ -54,7 +55,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def record_hashes(model_dir: Path) -> dict:
+def record_hashes(model_dir: Path) -> dict[str, Any]:
     """Write the sha256 of every file in ``model_dir`` into its lineage.json; returns the lineage."""
     lineage_path = model_dir / LINEAGE
     lineage = json.loads(lineage_path.read_text()) if lineage_path.exists() else {}
@@ -65,7 +66,7 @@ def record_hashes(model_dir: Path) -> dict:
     return lineage
 
 
-def write_lineage(model_dir: Path, lineage: dict) -> dict:
+def write_lineage(model_dir: Path, lineage: dict[str, Any]) -> dict[str, Any]:
     """Write ``lineage.json`` (everything but ``files``), then record every other file's sha256 in it.
 
     Call it last, once every other file of the artifact is in ``model_dir``.
@@ -96,8 +97,8 @@ def pack(model_dir: Path, tarball: Path) -> Path:
 @dataclass(frozen=True)
 class UnpackedArtifact:
     directory: Path
-    lineage: dict
-    metrics: dict
+    lineage: dict[str, Any]
+    metrics: dict[str, Any]
 
     @property
     def has_onnx(self) -> bool:

@@ -6,6 +6,7 @@ Every AWS call in prodml goes through :func:`client` so the same code runs in al
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Literal, overload
 from urllib.parse import urlparse
 
 import boto3
@@ -13,28 +14,56 @@ from botocore.config import Config
 
 from prodml.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    # The stubs are a lint-time dependency: deployables (Glue, SageMaker, the service image) never import them.
+    from botocore.client import BaseClient
+    from types_boto3_ecr import ECRClient
+    from types_boto3_glue import GlueClient
+    from types_boto3_logs import CloudWatchLogsClient
+    from types_boto3_s3 import S3Client
+    from types_boto3_sagemaker import SageMakerClient
+    from types_boto3_secretsmanager import SecretsManagerClient
+    from types_boto3_sts import STSClient
+
 _RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"})
-_EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+_EMULATOR_CREDENTIAL = "testing"
 
 
-def _session_kwargs(settings: Settings) -> dict:
-    kwargs: dict = {"region_name": settings.region}
+def _session(settings: Settings) -> boto3.session.Session:
     if settings.is_local_endpoint and not os.environ.get("AWS_ACCESS_KEY_ID"):
         # The emulator accepts any credentials; never let a laptop's real ones leak towards it.
-        kwargs.update(_EMULATOR_CREDENTIALS)
-    return kwargs
+        return boto3.session.Session(
+            region_name=settings.region,
+            aws_access_key_id=_EMULATOR_CREDENTIAL,
+            aws_secret_access_key=_EMULATOR_CREDENTIAL,
+        )
+    return boto3.session.Session(region_name=settings.region)
 
 
-def client(service: str, settings: Settings | None = None):
+# One overload per service prodml calls, so every caller gets the typed client of types-boto3.
+@overload
+def client(service: Literal["s3"], settings: Settings | None = None) -> S3Client: ...
+@overload
+def client(service: Literal["sagemaker"], settings: Settings | None = None) -> SageMakerClient: ...
+@overload
+def client(service: Literal["sts"], settings: Settings | None = None) -> STSClient: ...
+@overload
+def client(service: Literal["glue"], settings: Settings | None = None) -> GlueClient: ...
+@overload
+def client(service: Literal["logs"], settings: Settings | None = None) -> CloudWatchLogsClient: ...
+@overload
+def client(service: Literal["ecr"], settings: Settings | None = None) -> ECRClient: ...
+@overload
+def client(service: Literal["secretsmanager"], settings: Settings | None = None) -> SecretsManagerClient: ...
+def client(service: str, settings: Settings | None = None) -> BaseClient:
     settings = settings or get_settings()
-    session = boto3.session.Session(**_session_kwargs(settings))
-    return session.client(service, endpoint_url=settings.endpoint_url, config=_RETRIES)
+    return _session(settings).client(service, endpoint_url=settings.endpoint_url, config=_RETRIES)  # type: ignore[call-overload, no-any-return]  # one call serves every service; the overloads above type each
 
 
 def boto3_session(settings: Settings | None = None) -> boto3.session.Session:
     """A session for libraries that take one (awswrangler). Endpoints come from ``AWS_ENDPOINT_URL``."""
     settings = settings or get_settings()
-    return boto3.session.Session(**_session_kwargs(settings))
+    return _session(settings)
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -50,7 +79,7 @@ def read_s3_text(uri: str, settings: Settings | None = None) -> str:
     return body.read().decode("utf-8")
 
 
-def s3_object_exists(s3, bucket: str, key: str) -> bool:
+def s3_object_exists(s3: S3Client, bucket: str, key: str) -> bool:
     from botocore.exceptions import ClientError
 
     try:

@@ -29,7 +29,7 @@ class _ValueEnum(str, Enum):  # noqa: UP042 - enum.StrEnum is 3.11+; the Glue Py
     """A string enum whose ``str()`` and f-string form is its value, as with ``enum.StrEnum``."""
 
     def __str__(self) -> str:
-        return self.value
+        return str(self.value)
 
 
 class FeatureType(_ValueEnum):

@@ -40,7 +40,8 @@ def derive_values(transform: str, micros: np.ndarray) -> np.ndarray:
     if transform == "year":
         return years.astype(np.int64) + 1970
     if transform == "day_of_year":
-        return (stamps.astype("datetime64[D]") - years).astype(np.int64) + 1
+        day_of_year: np.ndarray = (stamps.astype("datetime64[D]") - years).astype(np.int64) + 1
+        return day_of_year
     raise ValueError(f"unknown derived transform {transform!r}")
 
 

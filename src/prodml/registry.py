@@ -10,13 +10,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from botocore.exceptions import ClientError
 
-APPROVED = "Approved"
-REJECTED = "Rejected"
-PENDING = "PendingManualApproval"
-STATUSES = (APPROVED, REJECTED, PENDING)
+if TYPE_CHECKING:
+    from types_boto3_sagemaker import SageMakerClient
+
+APPROVED: Final = "Approved"
+REJECTED: Final = "Rejected"
+PENDING: Final = "PendingManualApproval"
+ApprovalStatus = Literal["Approved", "Rejected", "PendingManualApproval"]
+STATUSES: tuple[ApprovalStatus, ...] = (APPROVED, REJECTED, PENDING)
 
 
 @dataclass(frozen=True)
@@ -41,8 +46,15 @@ class RegistryError(RuntimeError):
     pass
 
 
+def _checked_status(status: str) -> ApprovalStatus:
+    for known in STATUSES:
+        if status == known:
+            return known
+    raise RegistryError(f"unknown approval status {status!r}; use one of {', '.join(STATUSES)}")
+
+
 class ModelRegistry:
-    def __init__(self, sagemaker_client, group: str):
+    def __init__(self, sagemaker_client: SageMakerClient, group: str):
         self.sm = sagemaker_client
         self.group = group
 
@@ -69,15 +81,11 @@ class ModelRegistry:
     # ---- read ----------------------------------------------------------------------------------------
     def versions(self) -> list[ModelVersion]:
         """Every version in the group, newest first."""
-        summaries = []
-        kwargs = {"ModelPackageGroupName": self.group, "MaxResults": 100}
+        pages = self.sm.get_paginator("list_model_packages").paginate(
+            ModelPackageGroupName=self.group, PaginationConfig={"PageSize": 100}
+        )
         try:
-            while True:
-                page = self.sm.list_model_packages(**kwargs)
-                summaries.extend(page["ModelPackageSummaryList"])
-                if not page.get("NextToken"):
-                    break
-                kwargs["NextToken"] = page["NextToken"]
+            summaries = [s for page in pages for s in page["ModelPackageSummaryList"]]
         except ClientError as exc:
             raise RegistryError(f"cannot list model package group {self.group!r}: {exc}") from None
         versions = [self.describe(s["ModelPackageArn"]) for s in summaries]
@@ -129,12 +137,11 @@ class ModelRegistry:
         model_data_url: str,
         image_uri: str,
         metrics_uri: str,
-        summary: dict,
+        summary: dict[str, Any],
         metadata: dict[str, str],
         status: str = PENDING,
     ) -> ModelVersion:
-        if status not in STATUSES:
-            raise RegistryError(f"unknown approval status {status!r}; use one of {', '.join(STATUSES)}")
+        approval_status = _checked_status(status)
         arn = self.sm.create_model_package(
             ModelPackageGroupName=self.group,
             ModelPackageDescription=json.dumps(summary, sort_keys=True)[:1024],
@@ -146,18 +153,17 @@ class ModelRegistry:
             ModelMetrics={
                 "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}}
             },
-            ModelApprovalStatus=status,
+            ModelApprovalStatus=approval_status,
             # Real SageMaker keeps these; moto drops them, so lineage.json also sits beside the artifact.
             CustomerMetadataProperties={k: str(v)[:1024] for k, v in list(metadata.items())[:50]},
         )["ModelPackageArn"]
         return self.describe(arn)
 
     def set_status(self, arn_or_version: str | int, status: str, reason: str) -> ModelVersion:
-        if status not in STATUSES:
-            raise RegistryError(f"unknown approval status {status!r}; use one of {', '.join(STATUSES)}")
+        approval_status = _checked_status(status)
         arn = self._arn(arn_or_version)
         self.sm.update_model_package(
-            ModelPackageArn=arn, ModelApprovalStatus=status, ApprovalDescription=reason[:1024]
+            ModelPackageArn=arn, ModelApprovalStatus=approval_status, ApprovalDescription=reason[:1024]
         )
         return self.describe(arn)
 

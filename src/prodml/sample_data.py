@@ -119,9 +119,9 @@ def _target(rng: np.random.Generator, contract: Contract, score: np.ndarray) -> 
         labels = contract.target.values or ["0", "1"]
         return pa.array(np.where(hit, labels[1], labels[0]), pa.string())
     if contract.target.task is Task.MULTICLASS:
-        labels = np.asarray(contract.target.values, dtype=object)
-        edges = np.quantile(noisy, np.linspace(0, 1, len(labels) + 1)[1:-1])
-        return pa.array(labels[np.searchsorted(edges, noisy)], pa.string())
+        classes = np.asarray(contract.target.values, dtype=object)
+        edges = np.quantile(noisy, np.linspace(0, 1, len(classes) + 1)[1:-1])
+        return pa.array(classes[np.searchsorted(edges, noisy)], pa.string())
     values = (spec.mean or 0.0) + (spec.std or 1.0) * noisy
     return pa.array(np.round(values, 3)).cast(pa.string())
 
@@ -139,7 +139,8 @@ def _inject_dirt(
     numeric = [f for f in contract.features if f.is_numeric]
     categorical = [f for f in contract.features if f.type is FeatureType.CATEGORY]
     timestamps = [f for f in contract.features if f.type is FeatureType.TIMESTAMP]
-    applicable = {
+    # The columns each kind can dirty; the duplicate kinds copy whole rows, so theirs is [None].
+    applicable: dict[str, list[Feature] | list[None]] = {
         "null_required": required,
         "out_of_range": ranged,
         "unparsable_number": numeric,
@@ -154,13 +155,21 @@ def _inject_dirt(
     for row, kind in zip(rows, rng.choice(kinds, size=len(rows)), strict=True):
         targets = applicable[kind]
         feature = targets[rng.integers(len(targets))]
-        if kind == "null_required":
+        if feature is None:  # a duplicate kind: it copies a whole row
+            copy = {name: values[row] for name, values in columns.items()}
+            if kind == "duplicate_id":
+                other = int(rng.integers(n))
+                copy = {name: values[other] for name, values in columns.items()}
+                copy[contract.id] = columns[contract.id][row]
+            appended.append(copy)
+        elif kind == "null_required":
             columns[feature.name][row] = ""
         elif kind == "out_of_range":
-            too_low = feature.min is not None and (feature.max is None or rng.random() < 0.5)
-            bad = (
-                feature.min - 1 - rng.integers(1, 100) if too_low else feature.max + 1 + rng.integers(1, 100)
-            )
+            if feature.min is not None and (feature.max is None or rng.random() < 0.5):
+                bad = feature.min - 1 - rng.integers(1, 100)
+            else:
+                assert feature.max is not None  # `ranged` holds features with a min or a max
+                bad = feature.max + 1 + rng.integers(1, 100)
             columns[feature.name][row] = str(int(bad)) if feature.type is FeatureType.INT else f"{bad:.2f}"
         elif kind == "unparsable_number":
             columns[feature.name][row] = rng.choice(["abc", "1,2.3", "12..5", "n/a!", "--3"])
@@ -170,13 +179,6 @@ def _inject_dirt(
             columns[feature.name][row] = rng.choice(
                 ["2021-13-45", "yesterday", "31/31/2020", "0000-00-00T99"]
             )
-        else:
-            copy = {name: values[row] for name, values in columns.items()}
-            if kind == "duplicate_id":
-                other = int(rng.integers(n))
-                copy = {name: values[other] for name, values in columns.items()}
-                copy[contract.id] = columns[contract.id][row]
-            appended.append(copy)
         summary.dirty[str(kind)] += 1
     for copy in appended:
         for name, value in copy.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,7 +46,7 @@ class Settings(BaseSettings):
 
     @property
     def is_local_endpoint(self) -> bool:
-        return bool(self.endpoint_url) and any(
+        return self.endpoint_url is not None and any(
             host in self.endpoint_url for host in ("127.0.0.1", "localhost", "[::1]")
         )
 
@@ -77,5 +78,5 @@ class Settings(BaseSettings):
         return naming.model_package_group_name(self.project, self.env, dataset)
 
 
-def get_settings(**overrides) -> Settings:
+def get_settings(**overrides: Any) -> Settings:
     return Settings(**overrides)

@@ -172,7 +172,7 @@ def _install_openapi(app: FastAPI) -> None:
         cached[fingerprint] = schema
         return schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the schema
 
 
 def __getattr__(name: str):

@@ -64,7 +64,7 @@ def id_hash(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     with np.errstate(over="ignore"):
         if lengths.min() == lengths.max():  # the common case: fixed-width ids, no masking
             width = int(lengths[0])
-            matrix = data[starts[0] : starts[0] + n * width].reshape(n, width) if width else None
+            matrix = data[starts[0] : starts[0] + n * width].reshape(n, width)  # (n, 0) for empty ids
             for j in range(width):
                 h ^= matrix[:, j].astype(np.uint64)
                 h *= FNV_PRIME
@@ -120,7 +120,7 @@ class BucketSpill:
         order = np.argsort(bucket, kind="stable")
         table = table.take(order).cast(self.schema)
         bounds = np.searchsorted(bucket[order], np.arange(self.buckets + 1))
-        for b in np.flatnonzero(np.diff(bounds)):
+        for b in np.flatnonzero(np.diff(bounds)).tolist():  # int keys, not numpy scalars
             writer = self._writers.get(b)
             if writer is None:
                 writer = self._writers[b] = ipc.new_stream(

@@ -102,7 +102,7 @@ class RollingParquetWriter:
             if self._writer is None or self._in_file >= self.max_rows:
                 self._roll()
             take = min(table.num_rows, self.max_rows - self._in_file)
-            self._writer.write_table(table.slice(0, take))
+            self._writer.write_table(table.slice(0, take))  # type: ignore[union-attr]  # _roll() has just opened it
             self._in_file += take
             self.rows += take
             table = table.slice(take)

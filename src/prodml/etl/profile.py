@@ -98,8 +98,11 @@ class ColumnStats:
             "null_fraction": self.nulls / self.count if self.count else 0.0,
         }
         if self.numeric:
-            mean = self.sum / present if present else None
-            var = max(self.sumsq / present - mean**2, 0.0) if present else None
+            mean: float | None = None
+            var: float | None = None
+            if present:
+                mean = self.sum / present
+                var = max(self.sumsq / present - mean**2, 0.0)
             out |= {
                 "min": self.min if present else None,
                 "max": self.max if present else None,

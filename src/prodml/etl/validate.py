@@ -63,7 +63,7 @@ class ValidatedBatch:
 
     def all_reasons(self, rows: np.ndarray) -> list[str]:
         """Every failed check of the given rows, joined with '; '."""
-        joined = [[] for _ in range(len(rows))]
+        joined: list[list[str]] = [[] for _ in range(len(rows))]
         for code, mask in self.reasons:
             for i in np.flatnonzero(mask[rows]):
                 joined[i].append(code)
@@ -195,7 +195,9 @@ def validate_batch(contract: Contract, raw: pa.Table) -> ValidatedBatch:
     columns: dict[str, pa.Array] = {}
     raw_text: dict[str, pa.Array] = {}
     reasons: list[tuple[str, np.ndarray]] = []
-    specs = [(contract.id, FeatureType.STRING, False, None, None, None)]
+    specs: list[tuple[str, FeatureType, bool, float | None, float | None, list[str] | None]] = [
+        (contract.id, FeatureType.STRING, False, None, None, None)
+    ]
     specs += [(f.name, f.type, f.nullable, f.min, f.max, f.categories) for f in contract.features]
     target = contract.target
     target_values = [canonical_category(v) for v in target.values] if target.values else None

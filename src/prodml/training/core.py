@@ -89,7 +89,7 @@ def predict(pipeline, contract: Contract, split: Split) -> tuple[np.ndarray, np.
 
 def evaluate(pipeline, contract: Contract, split: Split) -> dict[str, float]:
     labels, proba = predict(pipeline, contract, split)
-    if contract.target.task is Task.REGRESSION:
+    if proba is None:  # predict() has probabilities for classifiers only
         return regression_metrics(split.y, labels)
     return classification_metrics(contract, split.y, labels, proba, list(pipeline.classes_))
 
@@ -166,8 +166,8 @@ def train(
     }
     (model_dir / artifact.METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True))
     (model_dir / artifact.CONTRACT).write_text(contract.to_yaml())
-    baseline_profile = Path(channels.config) / artifact.BASELINE_PROFILE
-    if baseline_profile.exists():
+    baseline_profile = channels.config / artifact.BASELINE_PROFILE if channels.config else None
+    if baseline_profile is not None and baseline_profile.exists():
         shutil.copyfile(baseline_profile, model_dir / artifact.BASELINE_PROFILE)
     else:
         log("warning: the dataset version has no baseline_profile.json; the artifact ships without one")

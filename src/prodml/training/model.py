@@ -7,7 +7,9 @@ categoricals as str with "" for missing). Every step is convertible by skl2onnx.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from prodml.contract import Contract, Task
 from prodml.training import TrainingError
@@ -34,12 +36,12 @@ class Hyperparameters:
     seed: int = 42
 
     @classmethod
-    def parse(cls, raw: dict[str, object]) -> Hyperparameters:
+    def parse(cls, raw: Mapping[str, str | int | float]) -> Hyperparameters:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(raw) - set(known))
         if unknown:
             raise TrainingError(f"unknown hyperparameter(s) {', '.join(unknown)}; known: {', '.join(known)}")
-        typed: dict[str, object] = {}
+        typed: dict[str, Any] = {}
         for name, value in raw.items():
             kind = {"int": int, "float": float, "str": str}[str(known[name].type)]
             try:

@@ -17,9 +17,12 @@ import random
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prodml.zones import Zones
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 log = logging.getLogger("prodml.inference.capture")
 
@@ -32,7 +35,7 @@ class CaptureWriter:
     def __init__(
         self,
         *,
-        s3_factory: Callable[[], Any],
+        s3_factory: Callable[[], S3Client],
         bucket: str,
         fraction: float,
         flush_s: float,
@@ -42,7 +45,7 @@ class CaptureWriter:
         on_write: Callable[[int], None] | None = None,
     ):
         self._s3_factory = s3_factory
-        self._s3 = None
+        self._s3: S3Client | None = None
         self.bucket = bucket
         self.fraction = fraction
         self.flush_s = flush_s

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import ErrorDetails
 
 from prodml.contract import Contract, Feature, FeatureType, canonical_category
 
@@ -36,7 +37,7 @@ def _as_utc(value: datetime) -> datetime:
 
 
 def _field_type(feature: Feature) -> Any:
-    bounds = {}
+    bounds: dict[str, Any] = {}
     if feature.min is not None:
         bounds["ge"] = feature.min
     if feature.max is not None:
@@ -50,7 +51,7 @@ def _field_type(feature: Feature) -> Any:
     if feature.type is FeatureType.CATEGORY:
         return Annotated[
             str,
-            Field(max_length=256, json_schema_extra={"enum": feature.categories}),
+            Field(max_length=256, json_schema_extra={"enum": feature.categories}),  # type: ignore[dict-item]  # list[str] is JSON; JsonDict wants the invariant list[JsonValue]
             AfterValidator(_category_validator(feature)),
         ]
     if feature.type is FeatureType.TIMESTAMP:
@@ -87,7 +88,7 @@ def batch_model(row: type[BaseModel], max_rows: int) -> type[BaseModel]:
     return create_model(
         row.__name__.removesuffix("Row") + "Batch",
         __base__=_RowBase,
-        rows=(list[row], Field(min_length=1, max_length=max_rows)),
+        rows=(list[row], Field(min_length=1, max_length=max_rows)),  # type: ignore[valid-type]  # row is a class built at run time
     )
 
 
@@ -98,7 +99,7 @@ def _field_path(loc: tuple) -> str:
     return path or "body"
 
 
-def _reason(error: dict) -> str:
+def _reason(error: ErrorDetails) -> str:
     kind = error["type"]
     if kind == "missing":
         return "required field is missing"

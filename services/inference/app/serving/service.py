@@ -134,9 +134,12 @@ class InferenceService:
             telemetry.MODEL_VERSION.labels(variant).set(model.version if model else 0)
 
     def _read_secret(self) -> str:
-        secret = aws.client("secretsmanager", self.settings).get_secret_value(
-            SecretId=self.settings.api_key_secret
-        )["SecretString"]
+        secret_id = self.settings.api_key_secret
+        if not secret_id:  # settings validation makes start() call this only with a secret named
+            raise RuntimeError("no API key secret named: set PRODML_API_KEY_SECRET")
+        secret = aws.client("secretsmanager", self.settings).get_secret_value(SecretId=secret_id)[
+            "SecretString"
+        ]
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             parsed = json.loads(secret)
             if isinstance(parsed, dict):
@@ -200,7 +203,7 @@ class InferenceService:
                 model.request_model, self.settings.max_batch_rows
             )
         try:
-            rows = [r.model_dump() for r in batch.model_validate_json(body).rows]
+            rows = batch.model_validate_json(body).model_dump()["rows"]
         except ValidationError as exc:
             raise InvalidRequest(describe_errors(exc), model, variant) from None
         ids = [r.pop(model.contract.id, None) for r in rows]
