@@ -7,6 +7,7 @@ Against real AWS this is a convenience for a sandbox account and needs explicit 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -36,7 +37,7 @@ def _ensure_bucket(s3, name: str, region: str) -> bool:
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
             raise
-        kwargs = {"Bucket": name}
+        kwargs: dict[str, Any] = {"Bucket": name}
         if region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
         s3.create_bucket(**kwargs)

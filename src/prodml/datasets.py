@@ -38,7 +38,8 @@ class DatasetStore:
 
     def _read(self, key: str) -> bytes | None:
         try:
-            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            return body
         except ClientError as exc:
             if exc.response["Error"]["Code"] in _MISSING:
                 return None
@@ -86,7 +87,8 @@ class DatasetStore:
         body = self._read(key)
         if body is None:
             raise LookupError(f"s3://{self.bucket}/{key} does not exist")
-        return json.loads(body)
+        loaded: dict[str, Any] = json.loads(body)
+        return loaded
 
     def split_uri(self, dataset: str, version: str, split: str) -> str:
         return f"s3://{self.bucket}/{Zones.split_prefix(dataset, version, split)}"

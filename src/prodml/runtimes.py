@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 PACKAGE = "prodml"
 SOURCE_ROOT = Path(__file__).resolve().parent.parent  # src/: holds the prodml package
@@ -237,6 +238,7 @@ def ruff_per_file_target_version() -> dict[str, str]:
     several runtimes run a file), so ruff flags newer syntax there and pyupgrade never suggests it."""
     oldest: dict[str, Runtime] = {}
     for runtime in sorted(OLDER_RUNTIMES, key=lambda r: tuple(map(int, r.python.split(".")))):
+        assert runtime.entrypoint is not None, "an older runtime is defined by its entry point"
         for path in [REPO / runtime.entrypoint, *runtime.files()]:
             if path.suffix == ".py":
                 oldest.setdefault(_repo_path(path), runtime)
@@ -303,7 +305,9 @@ def problems() -> list[str]:
         ),
     ]
     contracts = _dig(tomllib.loads((REPO / "pyproject.toml").read_text()), ("tool", "importlinter"))
-    core = next((c for c in contracts.get("contracts", []) if c.get("id") == "core-no-stage"), {})
+    core: dict[str, Any] = next(
+        (c for c in contracts.get("contracts", []) if c.get("id") == "core-no-stage"), {}
+    )
     if sorted(core.get("source_modules", [])) != core_modules() or sorted(
         core.get("forbidden_modules", [])
     ) != sorted(STAGE_PACKAGES):

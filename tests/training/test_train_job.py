@@ -108,3 +108,27 @@ def test_registering_a_job_that_failed_says_why(training_env, churn_contract):
     assert (
         f"training job {job} is Failed, not Completed" in result.stderr and "split is empty" in result.stderr
     )
+
+
+def test_a_champion_that_names_no_model_artifact_is_not_compared_and_does_not_crash(
+    training_env, churn_contract
+):
+    """A package registered by hand without an artifact may be the champion; registration used to pass its
+    missing ModelDataUrl on as None and fail on it (found by mypy)."""
+    publish_dataset(training_env, churn_contract, rows=600)
+    sm = aws.client("sagemaker", training_env)
+    group = training_env.model_package_group(churn_contract.name)
+    sm.create_model_package(
+        ModelPackageGroupName=group,
+        ModelPackageDescription="registered by hand, no artifact",
+        ModelApprovalStatus="Approved",
+    )
+    trained = run_prodml("train", "--contract", str(CHURN_CONTRACT), "--n-estimators", "5", "--json")
+    assert trained.returncode == 0, trained.stderr
+    result = run_prodml(
+        "register", "--contract", str(CHURN_CONTRACT), "--job", json.loads(trained.stdout)["job"]
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "not comparable: champion v1 names no model artifact" in result.stdout
+    newest = ModelRegistry(sm, group).versions()[0]
+    assert newest.version == 2 and newest.status != "Approved"

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -84,13 +84,20 @@ def _http(
         return status, text
 
 
+def _object(answer: dict | str) -> dict:
+    """A JSON object answer; the service answered something else when this raises."""
+    if not isinstance(answer, dict):
+        raise UserError(f"the service answered {str(answer)[:200]!r}, not a JSON object")
+    return answer
+
+
 class KeepAlive:
     """One kept-alive HTTP connection, as a client with a connection pool holds: its requests all reach the
     same gunicorn worker, so a repeated request meets that worker's in-memory prediction cache."""
 
     def __init__(self, url: str):
         parsed = urllib.parse.urlsplit(url)
-        self.connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+        self.connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=10)
 
     def __call__(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict | str]:
         data = json.dumps(body).encode() if body is not None else None
@@ -203,7 +210,7 @@ def step_serve(ctx) -> None:
             console.print(f"  service not ready after {seconds:.1f}s: {reason} (log: {log_path})")
             return
         console.print(f"  gunicorn up and ready in {seconds:.2f}s at {url}")
-        openapi = _http("GET", url + "/openapi.json")[1]
+        openapi = _object(_http("GET", url + "/openapi.json")[1])
         body = openapi["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
         schema = openapi["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[-1]]
         example = body["example"]
@@ -212,7 +219,7 @@ def step_serve(ctx) -> None:
             if isinstance(value, str) and value.isalpha():
                 respelled[key] = f"  {value.upper()} "
         bad, what = _bad_request(example, schema)
-        requests = [
+        requests: list[tuple[str, str, dict[str, Any]]] = [
             ("POST /predict (contract example)", "/predict", example),
             ("POST /predict (same row, categories re-spelled: a cache hit)", "/predict", respelled),
             ("POST /predict/batch (2 rows)", "/predict/batch", {"rows": [example, respelled]}),
@@ -226,7 +233,7 @@ def step_serve(ctx) -> None:
                 console.print("    " + json.dumps(answer)[:400], highlight=False)
         finally:
             client.close()
-        model = _http("GET", url + "/model")[1]
+        model = _object(_http("GET", url + "/model")[1])
         champion = model["champion"]
         console.print(
             f"  GET /model → v{champion['version']} ({champion['backend']}), metrics: "

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -36,7 +36,7 @@ def terminate_all() -> int:
     return len(running)
 
 
-def client(context: JobContext, service: str) -> Any:
+def client(context: JobContext, service: Literal["s3", "logs"]) -> Any:
     return boto3.session.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name=context.region
     ).client(service, endpoint_url=context.endpoint_url, config=Config(retries={"max_attempts": 5}))

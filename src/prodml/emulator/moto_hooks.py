@@ -100,10 +100,11 @@ def install() -> None:
             job.algorithm_specification.pop("MetricDefinitions", None)
         job.training_job_status = "InProgress"
         job.secondary_status = "Starting"
-        job.training_start_time = None
-        job.training_end_time = None
-        job.final_metric_data_list = None
-        job.failure_reason = None
+        # AWS leaves these unset until the job runs; moto types them as already set.
+        job.training_start_time = None  # type: ignore[assignment]  # unset until the executor starts it
+        job.training_end_time = None  # type: ignore[assignment]  # unset until it ends
+        job.final_metric_data_list = None  # type: ignore[assignment]  # none until the log is scraped
+        job.failure_reason = None  # type: ignore[attr-defined]  # AWS's FailureReason; moto has none
         return job
 
     sagemaker_models.SageMakerModelBackend.create_training_job = create_training_job  # type: ignore[method-assign]

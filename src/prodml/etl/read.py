@@ -203,7 +203,9 @@ def _csv_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> It
         for table in _coalesced(reader, BATCH_ROWS):
             # pyarrow numbers records from 1 with the header as record 1
             data_rows.skip([r.number - 1 for r in malformed])
-            rejected = [("malformed_row", r.text, r.number - 1) for r in malformed]
+            rejected: list[tuple[str, str, int | None]] = [
+                ("malformed_row", r.text, r.number - 1) for r in malformed
+            ]
             malformed.clear()
             source_rows = data_rows.take(table.num_rows)
             outcome.rows_in += table.num_rows + len(rejected)
@@ -324,7 +326,7 @@ def _jsonl_batches(raw: RawObject, contract: Contract, outcome: FileOutcome) -> 
                 break
             columns: dict[str, list] = {name: [] for name in names}
             source_rows = []
-            rejected = []
+            rejected: list[tuple[str, str, int | None]] = []
             for line in chunk:
                 if not line.strip():
                     continue

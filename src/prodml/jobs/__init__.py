@@ -24,7 +24,10 @@ ETL_DEPLOYMENT_VALUES = ("dataset", "raw_uri", "processed_uri", "contract_uri", 
 
 
 def _load(name: str) -> dict[str, Any]:
-    return yaml.safe_load(resources.files(__name__).joinpath(name).read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = yaml.safe_load(
+        resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
+    )
+    return loaded
 
 
 @dataclass(frozen=True)

@@ -109,15 +109,17 @@ def launch(
         boto_session=aws.boto3_session(settings),
         sagemaker_client=aws.client("sagemaker", settings),
         default_bucket=zones.bucket("artifacts"),
-        default_bucket_prefix=None,
         # No SDK telemetry calls to AWS's collector: a locked-down VPC has no route, and the emulator none.
         sagemaker_config={
             "SchemaVersion": "1.0",
             "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
         },
     )
-    session.s3_client = s3
-    session.s3_resource = aws.boto3_session(settings).resource("s3", endpoint_url=settings.endpoint_url)
+    # The SDK types these None until it makes its own clients; ours honour the configured endpoint.
+    session.s3_client = s3  # type: ignore[assignment]  # typed None by the SDK, holds a client
+    session.s3_resource = aws.boto3_session(settings).resource(  # type: ignore[assignment]  # likewise
+        "s3", endpoint_url=settings.endpoint_url
+    )
     config_uri = stage_config(s3, zones, contract, dv, job, release)
     estimator = SKLearn(
         entry_point=spec.entry_point,
@@ -129,7 +131,7 @@ def launch(
         instance_count=spec.instance_count,
         volume_size=spec.volume_size_gb,
         max_run=spec.max_runtime_seconds,
-        hyperparameters=hp.as_strings(),
+        hyperparameters=dict[str, Any](hp.as_strings()),
         metric_definitions=spec.metric_definitions(contract.target.task.value),
         output_path=zones.uri("artifacts", zones.training_output_prefix()),
         sagemaker_session=session,
@@ -151,5 +153,5 @@ def launch(
         dataset_version=dv.version,
         release=release["release"],
         model_data_url=zones.uri("artifacts", zones.model_artifact_key(job)),
-        description=description,
+        description=dict(description),
     )

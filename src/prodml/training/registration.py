@@ -13,6 +13,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prodml import artifact, aws
 from prodml.contract import Contract
@@ -76,7 +77,7 @@ def image_uri(settings: Settings, git_sha: str | None) -> str:
     trained from when there is one, else the newest image in the service's ECR repository."""
     ecr = aws.client("ecr", settings)
     repository = settings.ecr_repository
-    images: list[dict] = []
+    images: list[Any] = []
     try:
         for page in ecr.get_paginator("describe_images").paginate(repositoryName=repository):
             images += page.get("imageDetails", [])
@@ -203,9 +204,14 @@ def register_job(
         the_floor = floor if floor is not None else default_floor(metric, metrics["baseline"]["test"])
 
         champion = next((v for v in existing if v.status == "Approved"), None)
-        champion_metrics, how, comparable = None, None, True
-        if champion is not None:
-            champion_dir = download_artifact(s3, champion.model_data_url, work / "champion")
+        champion_metrics: dict[str, float] | None = None
+        how: str | None = None
+        comparable = True
+        champion_url = champion.model_data_url if champion is not None else None
+        if champion is not None and not champion_url:
+            comparable, how = False, f"not comparable: champion v{champion.version} names no model artifact"
+        elif champion is not None and champion_url:
+            champion_dir = download_artifact(s3, champion_url, work / "champion")
             if champion_dir.lineage.get("contract_fingerprint") == contract.fingerprint:
                 champion_metrics = score_champion_on(
                     s3, zones, contract, champion_dir, lineage["dataset_version"], work
@@ -261,7 +267,7 @@ def register_job(
             lineage,
             _report_facts(output_dir),
             champion=None
-            if champion_metrics is None
+            if champion is None or champion_metrics is None
             else {"version": champion.version, "metrics": champion_metrics, "how": how},
             decision={"status": decision.status, "reason": decision.reason},
             model_version=registered.version,
