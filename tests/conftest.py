@@ -33,7 +33,10 @@ def moto_server(tmp_path_factory) -> str:
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     emulator = Emulator(
-        Settings(endpoint_url=endpoint), port=port, state_dir=tmp_path_factory.mktemp("emulator")
+        Settings(endpoint_url=endpoint),
+        port=port,
+        state_dir=tmp_path_factory.mktemp("emulator"),
+        persist=False,  # every test resets it; the persistence tests start emulators of their own
     )
     emulator.up()
     yield endpoint

@@ -17,7 +17,7 @@ PortOption = Annotated[
     int | None, typer.Option(help="Port to serve on (default: from AWS_ENDPOINT_URL, else 4566).")
 ]
 StateOption = Annotated[
-    Path | None, typer.Option(help="Where the pid and log files live (default: .prodml/).")
+    Path | None, typer.Option(help="Where the pid, log and state files live (default: .prodml/).")
 ]
 
 
@@ -33,6 +33,9 @@ def up(
     no_executor: Annotated[
         bool, typer.Option("--no-executor", help="Start with the job executor stopped: job runs wait.")
     ] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start empty: the saved state is moved aside, not restored.")
+    ] = False,
 ) -> None:
     """Start the emulator (moto server and the job executor) in the background; says so if it is already up."""
     s = settings()
@@ -44,17 +47,24 @@ def up(
         )
         return
     emulator = _emulator(port, state_dir)
-    status, started = emulator.up(executor=not no_executor)
-    if started:
-        console.print(f"[green]started[/] {status.detail}; log: {emulator.log_file}")
+    status, started = emulator.up(executor=not no_executor, fresh=fresh)
+    if not started:
+        console.print(f"already up: {status.detail}" + ("; --fresh ignored (it is running)" if fresh else ""))
+        return
+    console.print(f"[green]started[/] {status.detail}; log: {emulator.log_file}")
+    state = emulator.state()
+    if state.get("note"):
+        console.print(f"[yellow]{state['note']}[/]")
+    elif state.get("restored"):
+        console.print(f"restored the saved state from {state['path']} ({state['backends']} services)")
     else:
-        console.print(f"already up: {status.detail}")
+        console.print(f"state is kept in {state['path']}")
 
 
 @app.command()
 @handle_errors
 def down(port: PortOption = None, state_dir: StateOption = None) -> None:
-    """Stop the moto server prodml started (its state is in memory and is lost)."""
+    """Stop the emulator prodml started; it saves its state first (`up` restores it, `up --fresh` does not)."""
     emulator = _emulator(port, state_dir)
     if emulator.down():
         console.print(f"stopped the emulator on {emulator.url}")

@@ -2,7 +2,8 @@
 background process, with a pid file and a log file.
 
 Started only for a local endpoint that nothing else serves; a user's LocalStack or real AWS is used as-is.
-State lives in memory, so ``down`` forgets every bucket and registry entry.
+Its state is kept in ``<state dir>/emulator/state-<port>.pickle`` and survives ``down`` / ``up`` (see
+:mod:`prodml.emulator.persistence` for what survives a crash); ``persist=False`` keeps it in memory only.
 """
 
 from __future__ import annotations
@@ -32,8 +33,16 @@ class EmulatorStatus:
 
 
 class Emulator:
-    def __init__(self, settings: Settings, port: int | None = None, state_dir: Path | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        port: int | None = None,
+        state_dir: Path | None = None,
+        *,
+        persist: bool = True,
+    ):
         self.settings = settings
+        self.persist = persist
         self.port = port or settings.emulator_port
         self.dir = (state_dir or settings.state_dir) / "emulator"
         self.url = f"http://{EMULATOR_HOST}:{self.port}"
@@ -88,13 +97,20 @@ class Emulator:
         return EmulatorStatus(False, False, None, self.url, f"nothing is serving {self.url}")
 
     @property
+    def state_file(self) -> Path:
+        return self.dir / f"state-{self.port}.pickle"
+
+    @property
     def work_dir(self) -> Path:
         return self.dir / f"jobs-{self.port}"
 
-    def up(self, timeout: float = 30.0, *, executor: bool = True) -> tuple[EmulatorStatus, bool]:
+    def up(
+        self, timeout: float = 30.0, *, executor: bool = True, fresh: bool = False
+    ) -> tuple[EmulatorStatus, bool]:
         """Start the emulator unless something already serves the port. Returns (status, started_now).
 
-        ``executor=False`` starts it with the job executor stopped: job runs are recorded and wait."""
+        ``executor=False`` starts it with the job executor stopped: job runs are recorded and wait.
+        ``fresh=True`` starts with an empty state (the saved one is moved aside)."""
         current = self.status()
         if current.running:
             return current, False
@@ -102,6 +118,8 @@ class Emulator:
         log = self.log_file.open("ab")
         argv = [sys.executable, "-m", "prodml.emulator.server", "--host", EMULATOR_HOST]
         argv += ["--port", str(self.port), "--work-dir", str(self.work_dir)]
+        if self.persist:
+            argv += ["--state-file", str(self.state_file)] + (["--fresh"] if fresh else [])
         process = subprocess.Popen(
             argv + ([] if executor else ["--no-executor"]),
             stdout=log,
@@ -123,8 +141,8 @@ class Emulator:
             f"moto server did not answer on {self.url} within {timeout:.0f}s; see {self.log_file}"
         )
 
-    def down(self, timeout: float = 10.0) -> bool:
-        """Stop the emulator prodml started. Returns False when there was none."""
+    def down(self, timeout: float = 120.0) -> bool:
+        """Stop the emulator prodml started (it saves its state first). Returns False when there was none."""
         pid = self._pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
@@ -155,5 +173,13 @@ class Emulator:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             raise RuntimeError(f"{self.url} has no prodml job executor (HTTP {exc.code})") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise RuntimeError(f"the emulator at {self.url} is not answering: {exc}") from None
+
+    def state(self) -> dict:
+        """Where the running emulator keeps its state, whether it restored one, when it last saved."""
+        try:
+            with urllib.request.urlopen(self.url + "/_prodml/state", timeout=5) as response:
+                return json.loads(response.read())
         except (urllib.error.URLError, OSError) as exc:
             raise RuntimeError(f"the emulator at {self.url} is not answering: {exc}") from None

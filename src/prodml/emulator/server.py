@@ -1,9 +1,11 @@
 """The emulator's process: moto server's WSGI app with moto's backends in this process, and the job
 executor beside it, so Glue job runs and SageMaker training jobs started through the API are executed.
 
-``python -m prodml.emulator.server --host 127.0.0.1 --port 4566 --work-dir DIR [--no-executor]``; the
-``prodml emulator`` commands start and stop it. Besides every AWS API moto serves, it answers
-``GET /_prodml/executor`` (the executor's state as JSON) and ``POST /_prodml/executor/start|stop``.
+``python -m prodml.emulator.server --host 127.0.0.1 --port 4566 --work-dir DIR [--state-file FILE [--fresh]]
+[--no-executor]``; the ``prodml emulator`` commands start and stop it. With a state file the state survives
+a stop (:mod:`prodml.emulator.persistence`). Besides every AWS API moto serves, it answers
+``GET /_prodml/executor`` (the executor's state as JSON), ``POST /_prodml/executor/start|stop`` and
+``GET /_prodml/state`` (where the state is kept, whether it was restored, when it was last saved).
 """
 
 from __future__ import annotations
@@ -21,32 +23,49 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from prodml.emulator import joblog, moto_hooks
+from prodml.emulator import joblog, moto_hooks, persistence
 from prodml.emulator.executor import JobExecutor
 
 CONTROL_PREFIX = "/_prodml/executor"
+STATE_PATH = "/_prodml/state"
+
+
+def _json(start_response: Callable[..., Any], status: str, document: object) -> list[bytes]:
+    body = json.dumps(document).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 class ControlApp:
-    """moto's app, plus the executor's control routes."""
+    """moto's app, plus the executor's control routes and the state route; every AWS call marks the state
+    changed for the snapshotter."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], executor: JobExecutor):
-        self.app, self.executor = app, executor
+    def __init__(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        executor: JobExecutor,
+        state: persistence.StateInfo | None,
+        on_change: Callable[[], None],
+    ):
+        self.app, self.executor, self.state, self.on_change = app, executor, state, on_change
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if not path.startswith(CONTROL_PREFIX):
-            return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
+        if path == STATE_PATH and method == "GET":
+            return _json(start_response, "200 OK", self.state.as_dict() if self.state else {"path": None})
+        if not path.startswith(CONTROL_PREFIX):
+            if not path.startswith("/moto-api/data.json"):
+                self.on_change()
+            return self.app(environ, start_response)
         action = path[len(CONTROL_PREFIX) :].strip("/")
         if method == "POST" and action in ("start", "stop"):
             self.executor.set_running(action == "start")
         elif method != "GET" or action:
-            start_response("404 Not Found", [("Content-Type", "application/json")])
-            return [json.dumps({"error": f"unknown executor route {method} {path}"}).encode()]
-        body = json.dumps(asdict(self.executor.state())).encode()
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-        return [body]
+            return _json(
+                start_response, "404 Not Found", {"error": f"unknown executor route {method} {path}"}
+            )
+        return _json(start_response, "200 OK", asdict(self.executor.state()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,15 +77,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=4566)
     parser.add_argument("--work-dir", type=Path, required=True, help="Scratch space for running jobs.")
     parser.add_argument("--no-executor", action="store_true", help="Start with the executor stopped.")
+    parser.add_argument("--state-file", type=Path, help="Keep the state here across stops (none: in memory).")
+    parser.add_argument(
+        "--fresh", action="store_true", help="Start empty (the old state file is moved aside)."
+    )
     args = parser.parse_args(argv)
 
     moto_hooks.install()
+    state = persistence.restore(args.state_file, fresh=args.fresh) if args.state_file else None
+    snapshotter = persistence.Snapshotter(args.state_file, state) if args.state_file and state else None
     url = f"http://{args.host}:{args.port}"
     executor = JobExecutor(url, args.work_dir, running=not args.no_executor)
     server = make_server(
         args.host,
         args.port,
-        ControlApp(DomainDispatcherApplication(create_backend_app), executor),
+        ControlApp(
+            DomainDispatcherApplication(create_backend_app),
+            executor,
+            state,
+            snapshotter.touch if snapshotter else lambda: None,
+        ),
         threaded=True,
         request_handler=MotoRequestHandler,
     )
@@ -80,12 +110,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     executor.start()
-    print(
-        f"prodml emulator serving {url} (executor {'stopped' if args.no_executor else 'running'})", flush=True
-    )
+    if snapshotter:
+        snapshotter.start()
+    kept = f"state in {args.state_file}" if args.state_file else "state in memory"
+    if state and (state.restored or state.note):
+        kept += f" ({state.note or f'restored {state.backends} services'})"
+    running = "stopped" if args.no_executor else "running"
+    print(f"prodml emulator serving {url} (executor {running}; {kept})", flush=True)
     server.serve_forever()
     executor.shutdown()
     joblog.terminate_all()
+    if snapshotter:
+        snapshotter.stop()
     return 0
 
 
