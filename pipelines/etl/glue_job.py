@@ -1,6 +1,6 @@
 """Glue Python shell entrypoint for the prodml ETL job. No logic lives here: it hands the job arguments
 (``--JOB_NAME --dataset --raw_uri --processed_uri --contract_uri`` ...) to the ETL library, which arrives
-on Glue as the prodml wheel (``--additional-python-modules``) and locally from the checkout."""
+as the prodml wheel of the release (``--extra-py-files``, put there by ``prodml ship``)."""
 
 import sys
 

@@ -29,7 +29,7 @@ def test_each_closure_stays_within_what_its_runtime_declares():
     for runtime in OLDER_RUNTIMES:
         assert not {m for m in runtime.modules() if m.startswith(("prodml.cli", "prodml.emulator"))}
     assert not {m for m in GLUE.modules() if m.startswith("prodml.training")}
-    # The launcher, local runner and registration run in the CLI, never in the container.
+    # The launcher and registration run in the CLI, never in the container.
     assert not {m for m in TRAINING.modules() if m.startswith("prodml.etl")}
     assert {"prodml.training.launcher", "prodml.training.registration"}.isdisjoint(TRAINING.modules())
 

@@ -10,7 +10,9 @@ uses the interpreter of the job's Python version when this machine has one (``py
 the project's environment is never used for a job that declares another Python minor version, and a cached
 environment is built with that version's interpreter; without one on this machine the job fails and says
 so. For proving code on the Python AWS runs (the slow runtime tests); off by default, since the project's
-environment is faster and satisfies every job by design.
+environment is faster. Training jobs normally run in it (the source dir's requirements pin the artifact's
+libraries to this environment's versions); the Glue job's pins, resolved for Python 3.9, never match it, so
+Glue runs always get a cached environment.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 moto records a Glue job run or a SageMaker training job and declares it finished at once. The executor
 needs them to stay pending until it has run them, and then to carry what AWS reports: a run's
 ``ErrorMessage`` and ``ExecutionTime``, a training job's own ``MetricDefinitions``, ``FailureReason`` and
-``FinalMetricDataList``. moto also lacks Glue's ``UpdateJob``, which ``prodml ship`` calls to point a job at
-released code; it is added here with AWS's semantics (the ``JobUpdate`` replaces the definition). Everything that depends on moto's internals is in this file, and moto is pinned to
+``FinalMetricDataList`` (the runners, :mod:`prodml.emulator.glue` and :mod:`prodml.emulator.sagemaker`,
+set those as plain attributes on moto's objects). moto also lacks Glue's ``UpdateJob``, which
+``prodml ship`` calls to point a job at released code; it is added here with AWS's semantics (the
+``JobUpdate`` replaces the definition). Every patch of moto's code is in this file, and moto is pinned to
 the minor version these hooks were written against (pyproject's ``local`` extra);
 ``tests/emulator/test_moto_hooks.py`` fails first if an upgrade moves them.
 """

@@ -1,7 +1,7 @@
 """The ETL job: Glue-style arguments in, one committed dataset version (or a clear failure) out.
 
-On AWS it runs inside a Glue Python shell job; locally `prodml etl` runs the very same script as a
-subprocess. It talks to the outside only through its arguments, S3, the Glue catalog, and its stdout:
+It runs inside a Glue Python shell job, on AWS and on the emulator alike (whose executor runs the released
+script and wheel as Glue does); `prodml etl` only starts the run and follows it. It talks to the outside only through its arguments, S3, the Glue catalog, and its stdout:
 progress and the result are printed as ``PRODML_EVENT <json>`` lines (which CloudWatch keeps on AWS).
 
 Exit codes: 0 committed or no-op; 2 quality gate failed (nothing published); 1 any other failure.

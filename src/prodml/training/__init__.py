@@ -1,5 +1,5 @@
 """Training: the scikit-learn pipeline built from a data contract, its evaluation, the model artifact, the
-local runner, the SageMaker launcher and gated registration.
+SageMaker launcher and gated registration.
 
 The SageMaker entrypoint (``pipelines/training/train.py``) only reads ``SM_*`` variables and calls
 :func:`prodml.training.core.train`; nothing here imports the ETL or serving stages. Training never writes to
@@ -14,4 +14,4 @@ class TrainingError(ValueError):
 
 
 CONFIG_CHANNEL = "config"  # the contract, run information and baseline profile, beside the data channels
-RUN_INFO = "run.json"  # dataset, dataset_version, manifest, git_sha, job_name: written by the runner/launcher
+RUN_INFO = "run.json"  # dataset, dataset_version, manifest, git_sha, job_name: written by the launcher

@@ -1,7 +1,7 @@
 """One training run: read the channels, fit, evaluate, export, and write the model directory.
 
 Pure with respect to AWS: it reads local directories and writes local directories, exactly what a SageMaker
-training container offers, so the same function runs in SageMaker, in the local runner and in tests.
+training container offers, so the same function runs in SageMaker, in the emulator's executor and in tests.
 The model directory it writes is the artifact layout of :mod:`prodml.artifact`.
 """
 
