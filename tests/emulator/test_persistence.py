@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -163,3 +164,12 @@ def test_a_running_service_keeps_serving_and_capturing_across_a_restart(
         assert "NoSuchBucket" not in server.logs()
     finally:
         server.stop()
+
+
+def test_the_emulator_works_in_absolute_paths_whatever_the_state_dir(tmp_path, monkeypatch):
+    """`make demo` keeps state in the relative .prodml/; the jobs run in other working directories, so a
+    relative work dir once doubled the script's path (a Glue run failed with "can't open file")."""
+    monkeypatch.chdir(tmp_path)
+    emulator = Emulator(Settings(endpoint_url="http://127.0.0.1:4599"), state_dir=Path(".prodml"))
+    assert emulator.dir == tmp_path / ".prodml" / "emulator"
+    assert emulator.work_dir.is_absolute() and emulator.state_file.is_absolute()

@@ -44,7 +44,8 @@ class Emulator:
         self.settings = settings
         self.persist = persist
         self.port = port or settings.emulator_port
-        self.dir = (state_dir or settings.state_dir) / "emulator"
+        # Absolute: the server process and the jobs it runs work in other directories.
+        self.dir = ((state_dir or settings.state_dir) / "emulator").resolve()
         self.url = f"http://{EMULATOR_HOST}:{self.port}"
 
     @property

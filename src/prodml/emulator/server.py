@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    args.work_dir = args.work_dir.resolve()  # jobs run with their own working directories
     moto_hooks.install()
     state = persistence.restore(args.state_file, fresh=args.fresh) if args.state_file else None
     snapshotter = persistence.Snapshotter(args.state_file, state) if args.state_file and state else None
