@@ -47,15 +47,21 @@ def moto_server(tmp_path_factory) -> str:
 def aws_env(moto_server, monkeypatch, tmp_path) -> Settings:
     """A clean emulator (reset before each test) and an environment pointing every client at it."""
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10)
+    point_at(moto_server, monkeypatch, tmp_path / ".prodml")
+    return Settings()
+
+
+def point_at(endpoint: str, monkeypatch, state_dir: Path) -> None:
+    """Point every client of this process and its children at ``endpoint``, with no PRODML_ setting left
+    from the caller's environment."""
     for name in list(os.environ):
         if name.startswith("PRODML_") or name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("PRODML_STATE_DIR", str(tmp_path / ".prodml"))
-    return Settings()
+    monkeypatch.setenv("PRODML_STATE_DIR", str(state_dir))
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from prodml.emulator import Emulator
 from prodml.emulator.persistence import INTERRUPTED
 from prodml.registry import ModelRegistry
 from prodml.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, point_at
 from tests.emulator.helpers import put
 from tests.inference.conftest import Platform, build_artifact, start_service
 
@@ -30,14 +30,7 @@ def own_emulator(tmp_path, monkeypatch):
     """An emulator of the test's own (the session's is shared), keeping its state in tmp_path."""
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    for name in list(os.environ):
-        if name.startswith("PRODML_"):
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("PRODML_STATE_DIR", str(tmp_path / ".prodml"))
+    point_at(endpoint, monkeypatch, tmp_path / ".prodml")
     monkeypatch.setenv("PRODML_EMULATOR_SNAPSHOT_SECONDS", "0.5")
     emulator = Emulator(Settings(endpoint_url=endpoint), port=port, state_dir=tmp_path / "emulator")
     emulator.up()
