@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -176,7 +177,7 @@ def follow_etl(
 
         def on_line(line: str) -> None:
             if not quiet:
-                progress.console.print(f"  [dim]{line}[/]", highlight=False)
+                progress.console.print(f"  [dim]{escape(line)}[/]", highlight=False)
 
         def on_event(event: dict[str, Any]) -> None:
             kind = event["event"]

@@ -9,6 +9,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -143,7 +144,7 @@ def follow_training(job_name: str, s, *, quiet: bool = False, timeout: float | N
         if quiet:
             return
         style = "cyan" if line.startswith("metric ") else ("red" if line.startswith("error") else "dim")
-        console.print(f"  [{style}]{line}[/]", highlight=False)
+        console.print(f"  [{style}]{escape(line)}[/]", highlight=False)
 
     if quiet:
         return wait_training_job(
