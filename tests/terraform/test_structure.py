@@ -7,17 +7,21 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import hcl2
 import pytest
 from checkov.common.checks_infra.resources_types import resources_types
 
 from tests.terraform.terraform_config import (
+    ENV_FILES,
     ENVIRONMENTS,
     MODULES,
+    PLATFORM,
     ROOTS,
     load_blocks,
     load_resources,
     module_dirs,
     root_dirs,
+    tfvars,
     unwrap,
 )
 
@@ -101,10 +105,8 @@ def test_variables_live_in_variables_tf_and_outputs_in_outputs_tf():
             assert path.name == "outputs.tf", f"{directory.name}: output {name} is in {path.name}"
 
 
-@pytest.mark.parametrize(
-    "directory", [ROOTS / "environments" / env for env in ENVIRONMENTS], ids=ENVIRONMENTS
-)
-def test_module_calls_pass_only_declared_inputs_and_all_required_ones(directory):
+def test_module_calls_pass_only_declared_inputs_and_all_required_ones():
+    directory = PLATFORM
     meta = {
         "source",
         "count",
@@ -153,8 +155,8 @@ def test_the_main_resource_of_each_module_is_named_this():
         assert any(name == "this" for _, _, name, _ in load_resources(directory)), directory.name
 
 
-@pytest.mark.parametrize("directory", root_dirs()[1:], ids=ENVIRONMENTS)
-def test_environment_roots_build_one_local_tags_and_define_no_resources(directory):
+def test_the_platform_root_builds_one_local_tags_and_defines_no_resources():
+    directory = PLATFORM
     assert load_resources(directory) == [], "roots only compose modules"
     calls = load_blocks(directory, "module")
     for call, (_, body) in calls.items():
@@ -165,29 +167,47 @@ def test_environment_roots_build_one_local_tags_and_define_no_resources(director
         assert re.search(rf"^\s+{key}\s+=", main, re.M), f"local.tags lacks {key}"
 
 
-def test_dev_and_prod_differ_only_in_values_and_backend_key():
-    dev, prod = (ROOTS / "environments" / env for env in ENVIRONMENTS)
-    for name in ("main.tf", "variables.tf", "outputs.tf"):
-        assert (dev / name).read_text() == (prod / name).read_text(), f"{name} drifted between dev and prod"
-    assert (dev / "versions.tf").read_text().replace("prodml/dev/", "prodml/prod/") == (
-        prod / "versions.tf"
-    ).read_text()
+def test_there_is_one_platform_root_and_environments_are_files():
+    assert {path.name for path in ROOTS.iterdir() if path.is_dir()} == {"bootstrap", "platform"}
+    files = {path.name for path in ENV_FILES.iterdir()}
+    assert files == {f"{env}.{kind}" for env in ENVIRONMENTS for kind in ("tfvars", "backend.hcl")}
+    # Nothing environment-specific is written in the root's own files.
+    for path in (PLATFORM / name for name in ("main.tf", "outputs.tf", "versions.tf")):
+        for env in ENVIRONMENTS:
+            assert not re.search(rf'"{env}"|/{env}/', path.read_text()), f"{path.name} names {env}"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_backend_uses_s3_native_locking_and_tfvars_name_the_environment(env):
-    directory = ROOTS / "environments" / env
-    versions = (directory / "versions.tf").read_text()
+def test_backend_uses_s3_native_locking_and_the_environments_own_key(env):
+    versions = (PLATFORM / "versions.tf").read_text()
     assert re.search(r"use_lockfile\s+=\s+true", versions)
     assert "dynamodb_table" not in versions
-    assert re.search(rf'^environment\s+=\s+"{env}"$', (directory / "terraform.tfvars").read_text(), re.M)
+    with (ENV_FILES / f"{env}.backend.hcl").open() as handle:
+        backend = {k: unwrap(v) for k, v in hcl2.load(handle).items() if not k.startswith("__")}
+    # Only the key: the bucket carries the account ID and the region is the tfvars', both from terraform.sh.
+    assert backend == {"key": f"prodml/{env}/terraform.tfstate"}
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_outputs_feed_python_settings(env):
+def test_tfvars_name_the_environment_and_set_only_declared_variables(env):
+    values = tfvars(env)
+    assert values["environment"] == env
+    declared = load_blocks(PLATFORM, "variable")
+    assert set(values) <= set(declared), sorted(set(values) - set(declared))
+    # Every required variable is set here, except the two the shell or CI passes (TF_VAR_*).
+    required = {name for name, (_, body) in declared.items() if "default" not in body}
+    assert required - set(values) == {"alb_certificate_arn", "inference_image_tag"}
+
+
+def test_environments_differ_only_in_values_the_root_declares():
+    keys = [set(tfvars(env)) for env in ENVIRONMENTS]
+    assert all(k == keys[0] for k in keys), "every environment sets the same variables"
+
+
+def test_outputs_feed_python_settings():
     from prodml.settings import Settings
 
-    outputs = load_blocks(ROOTS / "environments" / env, "output")
+    outputs = load_blocks(PLATFORM, "output")
     value = unwrap(outputs["prodml_env"][1]["value"])
     keys = set(re.findall(r"'(PRODML_[A-Z_]+)'", str(value)))
     # The keys Settings reads (env_prefix PRODML_) must be there, so the env file configures it.

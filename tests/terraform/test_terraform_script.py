@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 
-from tests.terraform.terraform_config import REPO
+from tests.terraform.terraform_config import ENVIRONMENTS, REPO, tfvars
 
 SCRIPT = REPO / "scripts" / "terraform.sh"
 
@@ -59,7 +59,21 @@ def test_emulator_endpoint_is_refused(tmp_path):
 def test_unknown_environment_and_action_are_refused(tmp_path):
     result, _ = run_script("plan", "qa", tmp_path=tmp_path)
     assert result.returncode == 2
-    assert "ENV must be dev or prod" in result.stderr
+    assert "ENV must be one of: dev, prod, staging" in result.stderr
     result, _ = run_script("deploy", "dev", tmp_path=tmp_path)
     assert result.returncode == 64
     assert "usage:" in result.stderr
+
+
+def test_every_environment_is_accepted_and_its_region_comes_from_its_tfvars(tmp_path):
+    # `region` answers without credentials: the deploy workflow reads it before it has any.
+    for env in ENVIRONMENTS:
+        result, _ = run_script("region", env, tmp_path=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == tfvars(env)["region"]
+
+
+def test_staging_gets_as_far_as_the_credentials_check(tmp_path):
+    result, _ = run_script("plan", "staging", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "no AWS credentials" in result.stderr

@@ -1,0 +1,19 @@
+# prod: a NAT gateway per AZ, three AZs, larger tasks, a year of logs, nightly ETL, nothing deletable by accident.
+# Set TF_VAR_alb_certificate_arn and TF_VAR_inference_image_tag in the shell (see terraform/README.md).
+environment = "prod"
+region      = "us-east-1"
+
+azs                = ["us-east-1a", "us-east-1b", "us-east-1c"]
+vpc_cidr           = "10.50.0.0/16"
+single_nat_gateway = false
+
+force_destroy        = false
+etl_schedule_enabled = true
+
+alb_deletion_protection = true
+inference_cpu           = 1024
+inference_memory        = 2048
+inference_min_capacity  = 2
+inference_max_capacity  = 10
+
+log_retention_in_days = 365

@@ -1,0 +1,20 @@
+# staging: prod's shape at a smaller size (a NAT gateway per AZ, protected load balancer, two tasks), so a
+# release is proven on the same topology before prod; three months of logs, schedule paused.
+# Set TF_VAR_alb_certificate_arn and TF_VAR_inference_image_tag in the shell (see terraform/README.md).
+environment = "staging"
+region      = "us-east-1"
+
+azs                = ["us-east-1a", "us-east-1b"]
+vpc_cidr           = "10.45.0.0/16"
+single_nat_gateway = false
+
+force_destroy        = false
+etl_schedule_enabled = false
+
+alb_deletion_protection = true
+inference_cpu           = 512
+inference_memory        = 1024
+inference_min_capacity  = 2
+inference_max_capacity  = 4
+
+log_retention_in_days = 90
