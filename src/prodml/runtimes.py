@@ -26,9 +26,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import prodml
+from prodml import paths
+
 PACKAGE = "prodml"
-SOURCE_ROOT = Path(__file__).resolve().parent.parent  # src/: holds the prodml package
-REPO = SOURCE_ROOT.parent
+SOURCE_ROOT = Path(prodml.__file__).resolve().parent.parent  # the folder holding the prodml package
 SERVICE_PYTHON = "3.11"
 
 # Packages that are a stage, or the machinery around stages: the core (every other module) imports none of
@@ -60,7 +62,7 @@ class Runtime:
         """Every prodml module (packages included) this runtime imports, or may import from a function."""
         if self.entrypoint is None:
             return all_modules()
-        return closure(REPO / self.entrypoint)
+        return closure(paths.repo_root() / self.entrypoint)
 
     def undeclared(self) -> list[str]:
         """Modules in the closure that :attr:`declared` does not admit."""
@@ -230,7 +232,7 @@ def core_modules() -> list[str]:
 
 
 def _repo_path(path: Path) -> str:
-    return path.relative_to(REPO).as_posix()
+    return path.relative_to(paths.repo_root()).as_posix()
 
 
 def ruff_per_file_target_version() -> dict[str, str]:
@@ -239,7 +241,7 @@ def ruff_per_file_target_version() -> dict[str, str]:
     oldest: dict[str, Runtime] = {}
     for runtime in sorted(OLDER_RUNTIMES, key=lambda r: tuple(map(int, r.python.split(".")))):
         assert runtime.entrypoint is not None, "an older runtime is defined by its entry point"
-        for path in [REPO / runtime.entrypoint, *runtime.files()]:
+        for path in [paths.repo_root() / runtime.entrypoint, *runtime.files()]:
             if path.suffix == ".py":
                 oldest.setdefault(_repo_path(path), runtime)
     return {path: oldest[path].ruff_target for path in sorted(oldest)}
@@ -254,7 +256,7 @@ def training_source_files() -> dict[str, Path]:
     """What the SageMaker training ``source_dir`` must hold: ``{path in source_dir: file}``, the entry
     script at the top and the training closure as the ``prodml`` package beside it."""
     assert TRAINING.entrypoint is not None
-    entry = REPO / TRAINING.entrypoint
+    entry = paths.repo_root() / TRAINING.entrypoint
     files = {entry.name: entry}
     files.update({path.relative_to(SOURCE_ROOT).as_posix(): path for path in TRAINING.files()})
     return files
@@ -296,15 +298,22 @@ def problems() -> list[str]:
             "(code_version hashes the whole package, so the Glue wheel must carry every module)"
         )
     configs = [
-        (REPO / "pyproject.toml", ("tool", "ruff", "per-file-target-version"), ruff_config, "ruff-config"),
         (
-            REPO / "pipelines/etl/glue/pyproject.toml",
+            paths.repo_root() / "pyproject.toml",
+            ("tool", "ruff", "per-file-target-version"),
+            ruff_config,
+            "ruff-config",
+        ),
+        (
+            paths.repo_root() / "pipelines/etl/glue/pyproject.toml",
             ("tool", "hatch", "build", "targets", "wheel", "force-include"),
             glue_wheel_config,
             "glue-wheel",
         ),
     ]
-    contracts = _dig(tomllib.loads((REPO / "pyproject.toml").read_text()), ("tool", "importlinter"))
+    contracts = _dig(
+        tomllib.loads((paths.repo_root() / "pyproject.toml").read_text()), ("tool", "importlinter")
+    )
     core: dict[str, Any] = next(
         (c for c in contracts.get("contracts", []) if c.get("id") == "core-no-stage"), {}
     )

@@ -204,7 +204,8 @@ def _copy_repo_sources(tmp_path: Path) -> None:
 def source_tree(tmp_path, monkeypatch):
     """prodml.runtimes pointed at a checkout in ``tmp_path`` (its module list is cached, so cleared)."""
     monkeypatch.setattr(runtimes, "SOURCE_ROOT", tmp_path / "src")
-    monkeypatch.setattr(runtimes, "REPO", tmp_path)
+    (tmp_path / "services").mkdir(exist_ok=True)  # what prodml.paths recognises a checkout by
+    monkeypatch.setenv("PRODML_REPO", str(tmp_path))
     runtimes.all_modules.cache_clear()
     yield tmp_path
     runtimes.all_modules.cache_clear()
