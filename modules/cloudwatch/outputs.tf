@@ -48,6 +48,13 @@ output "alarm_arns" {
   )
 }
 
+# Only these two: an alarm watching the service itself (CPU, memory) would make the module graph a cycle,
+# and a slow or drifting model is not a reason to roll a deployment back.
+output "deployment_alarm_names" {
+  description = "Names of the alarms an ECS deployment rolls back on (5xx rate, unhealthy hosts): the ecs_service input deployment_alarm_names."
+  value       = [aws_cloudwatch_metric_alarm.error_rate_5xx.alarm_name, aws_cloudwatch_metric_alarm.unhealthy_hosts.alarm_name]
+}
+
 ################################################################################
 # Dashboard
 ################################################################################

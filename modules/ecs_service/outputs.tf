@@ -41,7 +41,7 @@ output "task_role_arn" {
 ################################################################################
 
 output "api_key_secret_arn" {
-  description = "ARN of the API key secret; put its value with `aws secretsmanager put-secret-value`."
+  description = "ARN of the API key secret (Terraform generates the value; read it with `aws secretsmanager get-secret-value`)."
   value       = aws_secretsmanager_secret.api_key.arn
 }
 

@@ -23,6 +23,12 @@ variable "desired_count" {
   }
 }
 
+variable "deployment_alarm_names" {
+  description = "CloudWatch alarms that roll a deployment back when they go to ALARM during it (the cloudwatch output deployment_alarm_names: 5xx rate, unhealthy hosts). Empty: the circuit breaker alone."
+  type        = list(string)
+  default     = []
+}
+
 ################################################################################
 # Task definition
 ################################################################################
@@ -109,6 +115,17 @@ variable "log_group_arn" {
 variable "secrets_kms_key_arn" {
   description = "ARN of the KMS key that encrypts the API key secret."
   type        = string
+}
+
+variable "api_key_version" {
+  description = "Version of the generated API key; raise it to generate and store a new key at the next apply (a new task definition revision rolls it out). The key is write-only: never in plan or state."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.api_key_version >= 1 && floor(var.api_key_version) == var.api_key_version
+    error_message = "api_key_version must be a whole number, at least 1."
+  }
 }
 
 variable "api_key_secret_env_name" {

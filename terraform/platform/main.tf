@@ -168,6 +168,10 @@ module "inference" {
   autoscaling_min_capacity = var.inference_min_capacity
   autoscaling_max_capacity = var.inference_max_capacity
 
+  # Roll a deployment back when these alarm (the alarms watch the load balancer, not the service: no cycle).
+  deployment_alarm_names = module.cloudwatch.deployment_alarm_names
+  api_key_version        = var.inference_api_key_version
+
   tags = local.tags
 }
 

@@ -98,6 +98,12 @@ variable "inference_dataset" {
   default     = "customer_churn"
 }
 
+variable "inference_api_key_version" {
+  description = "Version of the generated inference API key; raise it to rotate the key at the next apply (the value never enters state)."
+  type        = number
+  default     = 1
+}
+
 variable "alb_certificate_arn" {
   description = "ACM certificate ARN for the HTTPS listener (TF_VAR_alb_certificate_arn)."
   type        = string

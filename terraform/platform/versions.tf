@@ -1,6 +1,6 @@
 terraform {
-  # use_lockfile (S3-native state locking) needs Terraform 1.10.
-  required_version = ">= 1.10"
+  # use_lockfile (S3-native state locking) needs 1.10; ecs_service's write-only API key argument 1.11.
+  required_version = ">= 1.11"
 
   required_providers {
     aws = {
