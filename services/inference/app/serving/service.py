@@ -28,9 +28,15 @@ from .capture import CaptureWriter
 from .model import LoadedModel
 from .routing import choose
 from .schema import batch_model, describe_errors
-from .store import ModelStore
+from .store import SOURCES, ModelStore
 
 log = logging.getLogger("prodml.inference.service")
+
+# A registry call unanswered this long counts as the registry being unreachable (in /ready and the gauge),
+# and a starting worker with a last known good model serves it meanwhile: well inside gunicorn's worker
+# timeout (30 s), which a lifespan stuck on a registry that never answers would exceed, and the worker be
+# killed and restarted for ever.
+REGISTRY_ANSWER_S = 10.0
 
 
 class NotReady(RuntimeError):
@@ -83,6 +89,7 @@ class InferenceService:
             settings.api_key.get_secret_value() if settings.api_key is not None else None
         )
         self._tasks: list[asyncio.Task] = []
+        self._first_refresh: asyncio.Future[bool] | None = None
         self._batch_models: dict[int, type[BaseModel]] = {}
         self.started_at = time.time()
 
@@ -101,14 +108,40 @@ class InferenceService:
         await asyncio.to_thread(self.prepare)
         if not self.settings.is_local and self._api_key is None:
             self._api_key = await asyncio.to_thread(self._read_secret)
-        await asyncio.to_thread(self.store.refresh)
-        self._publish_versions()
+        await self._load_first_model()
+        self._publish_state()
         self._tasks = [
             asyncio.create_task(self._poll(), name="registry-poller"),
             asyncio.create_task(self.capture.run(), name="capture-writer"),
         ]
 
+    async def _load_first_model(self) -> None:
+        """The first refresh; with a last known good model on this task, waited for at most
+        ``REGISTRY_ANSWER_S``, then that model serves while the refresh goes on (and swaps in the
+        registry's answer when it comes). Without one, waited for as long as it takes, as before: a worker
+        with nothing to serve is better kept out of the listening socket, where its siblings answer."""
+        refresh = asyncio.ensure_future(asyncio.to_thread(self.store.refresh))
+        if not self.store.last_known_good.has("champion"):
+            await refresh
+            return
+        done, _ = await asyncio.wait({refresh}, timeout=REGISTRY_ANSWER_S)
+        if done:
+            refresh.result()
+            return
+        await asyncio.to_thread(self.store.serve_last_known_good, f"no answer for {REGISTRY_ANSWER_S:.0f} s")
+        self._first_refresh = refresh
+        refresh.add_done_callback(self._first_refresh_done)
+
+    def _first_refresh_done(self, refresh: asyncio.Future[bool]) -> None:
+        if refresh.cancelled():
+            return
+        if refresh.exception() is not None:
+            log.error("registry refresh failed", exc_info=refresh.exception())
+        self._publish_state()
+
     async def stop(self) -> None:
+        if self._first_refresh is not None:
+            self._first_refresh.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -123,15 +156,29 @@ class InferenceService:
         interval = self.settings.poll_interval_s
         while True:
             await asyncio.sleep(interval)
+            refresh = asyncio.ensure_future(asyncio.to_thread(self.store.refresh))
+            while not (await asyncio.wait({refresh}, timeout=REGISTRY_ANSWER_S))[0]:
+                self.store.registry_overdue(REGISTRY_ANSWER_S)  # say so while the call hangs
+                self._publish_state()
             try:
-                if await asyncio.to_thread(self.store.refresh):
-                    self._publish_versions()
+                refresh.result()
             except Exception:  # the poller must outlive any one bad poll
                 log.exception("registry poll failed")
+            self._publish_state()
 
-    def _publish_versions(self) -> None:
-        for variant, model in (("champion", self.store.champion), ("challenger", self.store.challenger)):
+    def _publish_state(self) -> None:
+        """The serving versions, where they came from and whether the registry answers, as gauges (a few
+        memory-mapped writes a poll)."""
+        store = self.store
+        for variant, model in (("champion", store.champion), ("challenger", store.challenger)):
             telemetry.MODEL_VERSION.labels(variant).set(model.version if model else 0)
+            if variant == "challenger" and self.settings.canary_version is None:
+                continue
+            source = store.sources.get(variant) if model else None
+            for each in SOURCES:
+                telemetry.MODEL_SOURCE.labels(variant, each).set(int(each == source))
+        if store.registry_reachable is not None:
+            telemetry.REGISTRY_REACHABLE.labels(self.settings.group).set(int(store.registry_reachable))
 
     def _read_secret(self) -> str:
         secret_id = self.settings.api_key_secret

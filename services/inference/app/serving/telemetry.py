@@ -62,6 +62,22 @@ MODEL_VERSION = Gauge(
     multiprocess_mode="livemostrecent",
 )
 CAPTURE = Counter("prodml_capture_records_total", "Captured records by outcome.", ["outcome"])
+# Labelled although one group serves: a labelless gauge gets a value at import, in gunicorn's master, and
+# that live process's 0 would then be every "livemin" answer.
+REGISTRY_REACHABLE = Gauge(
+    "prodml_registry_reachable",
+    "1 when the worker's last registry poll was answered, 0 when not (the minimum over live workers).",
+    ["registry_group"],
+    multiprocess_mode="livemin",
+)
+MODEL_SOURCE = Gauge(
+    "prodml_model_source",
+    "Workers serving each variant from each source: registry (the registry's current answer) or "
+    "last_known_good (a verified local copy, served while the registry is unreachable or its champion "
+    "cannot be loaded).",
+    ["variant", "source"],
+    multiprocess_mode="livesum",
+)
 
 
 def render_metrics() -> tuple[bytes, str]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from ...serving.store import Source
 from ..deps import ServiceDep
 
 router = APIRouter(tags=["health"])
@@ -19,7 +22,20 @@ class Readiness(BaseModel):
     ready: bool
     model_version: int | None = None
     challenger_version: int | None = None
-    reason: str | None = None
+    model_source: Source | None = Field(
+        default=None,
+        description="registry: the registry's current champion. last_known_good: a hash-verified local copy "
+        "of the champion this task last served, because the registry is unreachable or its champion cannot "
+        "be loaded.",
+    )
+    registry_reachable: bool | None = Field(
+        default=None,
+        description="Whether this worker's last registry poll was answered (null: not asked yet).",
+    )
+    registry_unreachable_since: datetime | None = None
+    reason: str | None = Field(
+        default=None, description="Why not ready (503), or what is degraded while ready (200)."
+    )
 
 
 @router.get("/health", response_model=Health, summary="Liveness: the process answers")
@@ -34,12 +50,21 @@ async def health() -> Health:
     responses={503: {"model": Readiness, "description": "No model loaded yet; `reason` says why."}},
 )
 async def ready(service: ServiceDep):
-    champion, challenger = service.store.champion, service.store.challenger
+    store = service.store
+    champion, challenger = store.champion, store.challenger
+    since = store.registry_unreachable_since
+    registry = {
+        "registry_reachable": store.registry_reachable,
+        "registry_unreachable_since": datetime.fromtimestamp(since, UTC) if since is not None else None,
+    }
     if champion is None:
-        body = Readiness(ready=False, reason=service.store.not_ready_reason)
-        return JSONResponse(body.model_dump(), status_code=503)
+        body = Readiness(ready=False, reason=store.not_ready_reason, **registry)
+        return JSONResponse(body.model_dump(mode="json"), status_code=503)
     return Readiness(
         ready=True,
         model_version=champion.version,
         challenger_version=challenger.version if challenger else None,
+        model_source=store.sources.get("champion"),
+        reason=store.note(),
+        **registry,
     )
