@@ -306,7 +306,7 @@ def blocks_in(paths: Iterable[Path]) -> Iterator[tuple[Path, str, str, str, Mapp
             for labelled in parsed.get(kind, []):
                 for rtype, named in labelled.items():
                     for name, body in named.items():
-                        yield path, kind, rtype, name, body
+                        yield path, kind, _label(rtype), _label(name), body
 
 
 def check_files(paths: Iterable[Path], schema: ProviderSchema, relative_to: Path) -> list[str]:
@@ -414,7 +414,13 @@ def _labelled(value: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
     for item in value if isinstance(value, list) else [value]:
         for label, body in item.items():
             if not label.startswith("__"):
-                yield label, body
+                yield _label(label), body
+
+
+def _label(label: str) -> str:
+    """python-hcl2 8 keeps a block label's quotes (`"aws_s3_bucket"`); the checkov fork, also named hcl2 and
+    installed over it, drops them. Either may be the one imported."""
+    return label.removeprefix('"').removesuffix('"')
 
 
 def _did_you_mean(name: str, known: Iterable[str]) -> str:
