@@ -6,10 +6,12 @@ env file that ``make apply`` writes from ``terraform output`` (``PRODML_ENV_FILE
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +20,20 @@ from prodml import naming
 
 EMULATOR_HOST = "127.0.0.1"
 EMULATOR_PORT = 4566
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether a host name (as parsed from a URL or a bind address) can only mean this machine: exactly
+    ``localhost`` or a loopback IP address. Never a substring test: ``localhost-gateway.example.com`` is remote."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -45,15 +61,18 @@ class Settings(BaseSettings):
         return not self.endpoint_url
 
     @property
+    def endpoint_host(self) -> str | None:
+        """The host the AWS endpoint URL names (parsed, so a path, query or user part never counts)."""
+        return urlparse(self.endpoint_url).hostname if self.endpoint_url else None
+
+    @property
     def is_local_endpoint(self) -> bool:
-        return self.endpoint_url is not None and any(
-            host in self.endpoint_url for host in ("127.0.0.1", "localhost", "[::1]")
-        )
+        """The endpoint is on this machine (the emulator): decides whether prodml starts the emulator and
+        hands it dummy credentials, and whether the inference service may run without an API key."""
+        return is_loopback_host(self.endpoint_host)
 
     @cached_property
     def emulator_port(self) -> int:
-        from urllib.parse import urlparse
-
         if self.endpoint_url:
             parsed = urlparse(self.endpoint_url)
             if parsed.port:
