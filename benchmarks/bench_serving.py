@@ -249,6 +249,7 @@ def main() -> None:
                 env={
                     **env,
                     "PRODML_BIND": f"127.0.0.1:{port}",
+                    "PRODML_AUTH": "none",  # loopback, against the emulator: measured without a key check
                     "PRODML_DATASET": contract.name,
                     "PRODML_CACHE_ENABLED": str(cache).lower(),
                     "PRODML_MODEL_DIR": str(work / f"models-{port}"),

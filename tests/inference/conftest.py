@@ -33,6 +33,7 @@ if str(SERVICE_DIR) not in sys.path:
     sys.path.insert(0, str(SERVICE_DIR))
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+AUTH_VARIABLES = frozenset({"PRODML_AUTH", "PRODML_API_KEY", "PRODML_API_KEY_SECRET"})
 
 
 # ---- model artifacts ------------------------------------------------------------------------------------
@@ -263,6 +264,9 @@ def start_service(env: dict[str, str], log_dir: Path, workers: int = 1, timeout:
         "PRODML_WORKERS": str(workers),
         "PRODML_MODEL_DIR": str(log_dir / f"models-{port}"),
         "PROMETHEUS_MULTIPROC_DIR": str(log_dir / f"prometheus-{port}"),
+        # No key given: a loopback run against the test's emulator, with the key off as `prodml serve` turns
+        # it off. A test that gives a key or PRODML_AUTH gets exactly that.
+        **({} if AUTH_VARIABLES & env.keys() else {"PRODML_AUTH": "none"}),
         **env,
     }
     with open(log_path, "wb") as log:

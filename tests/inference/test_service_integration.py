@@ -296,12 +296,12 @@ def test_canary_split_is_sticky_and_reported_per_variant(platform, artifacts, se
     assert f'model_version="{champion}",route="/predict",status="200",variant="champion"' in metrics
 
 
-def test_api_key_is_required_outside_local_mode(platform, artifacts, serve):
+def test_api_key_is_required_in_api_key_mode(platform, artifacts, serve):
     platform.publish(artifacts["a"])
     aws.client("secretsmanager", platform.settings).create_secret(
         Name="prodml/inference/api-key", SecretString=json.dumps({"api_key": "s3cret-key"})
     )
-    server = serve(PRODML_LOCAL_MODE="false", PRODML_API_KEY_SECRET="prodml/inference/api-key")
+    server = serve(PRODML_API_KEY_SECRET="prodml/inference/api-key")
     assert server.get("/health").status_code == 200
     server.wait_ready()
     denied = server.post("/predict", ROW)

@@ -348,7 +348,7 @@ def test_routes_never_leak_a_stack_trace(fast, capsys):
     from app.main import create_app
     from fastapi.testclient import TestClient
 
-    app = create_app(InferenceSettings(dataset="customer_churn", local_mode=True, fast_predict=fast))
+    app = create_app(InferenceSettings(dataset="customer_churn", api_key="test-key", fast_predict=fast))
 
     class Exploding:
         settings = app.state.service.settings
@@ -371,16 +371,14 @@ def test_routes_never_leak_a_stack_trace(fast, capsys):
     assert len(logged) == 1 and "secret internal detail" in logged[0]  # the traceback is logged, once
 
 
-def test_settings_refuse_to_run_open_outside_local_mode():
+def test_settings_refuse_to_run_without_a_key_by_default():
     from app.core.config import InferenceSettings
 
     with pytest.raises(ValidationError, match="API key is required"):
-        InferenceSettings(dataset="customer_churn", local_mode=False)
+        InferenceSettings(dataset="customer_churn")
     with pytest.raises(ValidationError, match="PRODML_DATASET"):
-        InferenceSettings(local_mode=True)
-    assert InferenceSettings(dataset="customer_churn", local_mode=False, api_key="k").group.endswith(
-        "customer-churn"
-    )
+        InferenceSettings(api_key="k")
+    assert InferenceSettings(dataset="customer_churn", api_key="k").group.endswith("customer-churn")
 
 
 def test_gunicorn_sizes_workers_from_the_cpu_count(monkeypatch):
@@ -415,7 +413,7 @@ def _fake_service_app(fast_predict: bool):
     from app.main import create_app
     from app.serving.service import InvalidRequest, Prediction
 
-    settings = InferenceSettings(dataset="customer_churn", local_mode=True, fast_predict=fast_predict)
+    settings = InferenceSettings(dataset="customer_churn", api_key="test-key", fast_predict=fast_predict)
     app = create_app(settings)
     model = SimpleNamespace(version=3)
 

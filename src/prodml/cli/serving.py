@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -20,49 +19,14 @@ from typing import Annotated, Any
 
 import typer
 
+from prodml import local_service
 from prodml.cli._common import UserError, console, handle_errors, settings
 
-CMD = ["gunicorn", "-c", "gunicorn.conf.py", "app.main:app"]  # the Dockerfile's CMD
 
-
-def service_dir() -> Path:
-    """services/inference in this checkout (or PRODML_INFERENCE_DIR)."""
-    from prodml.paths import NotACheckoutError, inference_service_dir
-
-    override = os.environ.get("PRODML_INFERENCE_DIR")
-    try:
-        candidate = Path(override) if override else inference_service_dir()
-    except NotACheckoutError as exc:
-        raise UserError(f"{exc} (or set PRODML_INFERENCE_DIR)") from None
-    if not (candidate / "gunicorn.conf.py").is_file():
-        raise UserError(
-            f"{candidate} holds no gunicorn.conf.py (set PRODML_INFERENCE_DIR to services/inference)"
-        )
-    return candidate
-
-
-def _gunicorn() -> str:
-    local = Path(sys.executable).parent / "gunicorn"
-    return str(local) if local.exists() else "gunicorn"
-
-
-def server_env(
-    dataset: str | None, port: int, workers: int | None, extra: dict[str, str] | None = None
-) -> dict:
-    env = {**os.environ, "PRODML_BIND": f"127.0.0.1:{port}", **(extra or {})}
-    if dataset:
-        env["PRODML_DATASET"] = dataset
-    if workers:
-        env["PRODML_WORKERS"] = str(workers)
-    env.setdefault("PRODML_MODEL_DIR", str(Path(settings().state_dir).resolve() / "serving" / "models"))
-    return env
-
-
-def start_server(env: dict, log_path: Path | None = None) -> subprocess.Popen:
-    out = open(log_path, "wb") if log_path else None  # noqa: SIM115 - handed to the child process
-    return subprocess.Popen(
-        [_gunicorn(), *CMD[1:]], cwd=service_dir(), env=env, stdout=out, stderr=subprocess.STDOUT
-    )
+def _client_headers() -> dict[str, str]:
+    """The key a client sends when one is configured for the service (the demo's own requests)."""
+    key = os.environ.get("PRODML_API_KEY")
+    return {"X-API-Key": key} if key else {}
 
 
 def _http(
@@ -70,7 +34,10 @@ def _http(
 ) -> tuple[int, dict | str]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
-        url, data=data, method=method, headers={"content-type": "application/json", **(headers or {})}
+        url,
+        data=data,
+        method=method,
+        headers={"content-type": "application/json", **_client_headers(), **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -101,7 +68,8 @@ class KeepAlive:
 
     def __call__(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict | str]:
         data = json.dumps(body).encode() if body is not None else None
-        self.connection.request(method, path, body=data, headers={"content-type": "application/json"})
+        headers = {"content-type": "application/json", **_client_headers()}
+        self.connection.request(method, path, body=data, headers=headers)
         response = self.connection.getresponse()
         text = response.read().decode()
         try:
@@ -137,16 +105,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def stop_server(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @handle_errors
 def serve(
     dataset: Annotated[
@@ -157,16 +115,25 @@ def serve(
     canary_version: Annotated[int | None, typer.Option(help="Challenger model version for a canary.")] = None,
     canary_fraction: Annotated[float, typer.Option(help="Share of request keys the challenger gets.")] = 0.1,
 ) -> None:
-    """Serve the registry's champion locally with gunicorn and the service's own gunicorn.conf.py (Ctrl-C stops)."""
+    """Serve the registry's champion locally with gunicorn and the service's own gunicorn.conf.py.
+
+    Ctrl-C, SIGTERM or SIGHUP stops gunicorn and all its workers: gracefully, then by force."""
     extra = {"PRODML_CANARY_FRACTION": str(canary_fraction)}
     if canary_version:
         extra["PRODML_CANARY_VERSION"] = str(canary_version)
-    process = start_server(server_env(dataset, port, workers, extra))
-    console.print(f"serving {dataset} on http://127.0.0.1:{port} (docs at /docs); Ctrl-C stops")
-    try:
-        raise typer.Exit(process.wait())
-    except KeyboardInterrupt:
-        stop_server(process)
+    env, auth_line = local_service.server_env(settings(), dataset, port, workers, extra)
+    console.print(
+        f"serving {dataset} on http://127.0.0.1:{port} (docs at /docs); Ctrl-C stops", highlight=False
+    )
+    console.print(auth_line, highlight=False)
+    bound = local_service.kill_bound_s(env)
+
+    def stopping(signum: int) -> None:
+        console.print(f"{signal.Signals(signum).name}: stopping gunicorn (killed after {bound:.0f}s)")
+
+    raise typer.Exit(
+        local_service.serve_until_stopped(lambda: local_service.start_server(env), bound, stopping)
+    )
 
 
 # ---- demo ---------------------------------------------------------------------------------------------
@@ -202,8 +169,11 @@ def step_serve(ctx) -> None:
     state = Path(settings().state_dir).resolve() / "serving"
     state.mkdir(parents=True, exist_ok=True)
     log_path = state / "gunicorn.log"
-    env = server_env(ctx.contract.name, port, 2, {"PRODML_CAPTURE_FLUSH_S": "1"})
-    process = start_server(env, log_path)
+    env, auth_line = local_service.server_env(
+        settings(), ctx.contract.name, port, 2, {"PRODML_CAPTURE_FLUSH_S": "1"}
+    )
+    process = local_service.start_server(env, log_path)
+    console.print(f"  {auth_line}", highlight=False)
     try:
         ready, seconds, reason = wait_ready(process, url, timeout=60)
         if not ready:
@@ -253,7 +223,7 @@ def step_serve(ctx) -> None:
             ):
                 console.print(f"    {line}", highlight=False)
     finally:
-        stop_server(process)
+        local_service.stop_server(process, local_service.kill_bound_s(env))
         console.print("  service stopped")
 
 

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Final, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
 
-from prodml.settings import Settings
+from prodml.settings import Settings, is_loopback_host
+
+AUTH_API_KEY: Final = "api_key"
+AUTH_NONE: Final = "none"
 
 
 class InferenceSettings(Settings):
+    # A refusal at start-up is logged: it must name the problem, never echo the input (the API key is in it).
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
     # ---- registry -----------------------------------------------------------------------------------
     dataset: str | None = Field(
         default=None, description="Dataset name; the model package group is {project}-{env}-{dataset}."
@@ -33,14 +41,22 @@ class InferenceSettings(Settings):
     use_onnx: bool = Field(default=True, description="Use model.onnx when the artifact has one.")
 
     # ---- security -----------------------------------------------------------------------------------
-    local_mode: bool | None = Field(
-        default=None,
-        description="Local mode skips the API key. Unset: local when the AWS endpoint is on this machine.",
+    auth: Literal["api_key", "none"] = Field(
+        default=AUTH_API_KEY,
+        description="api_key: every request but the probes needs X-API-Key. none: no key, allowed only for a "
+        "run bound to loopback against an AWS endpoint on this machine (the emulator), with no key configured.",
     )
     api_key: SecretStr | None = Field(default=None, description="The API key clients send in X-API-Key.")
     api_key_secret: str | None = Field(
         default=None, description="Name of the Secrets Manager secret holding the API key."
     )
+    bind: str | None = Field(
+        default=None,
+        description="gunicorn's bind address (gunicorn.conf.py reads it too); unset, gunicorn listens on every "
+        "interface.",
+    )
+    # Replaced by `auth`: it used to be guessed from the endpoint URL. Read only to refuse it (see _usable).
+    local_mode: str | bool | None = Field(default=None, exclude=True)
     max_body_bytes: int = Field(default=1 << 20, gt=0, description="Larger request bodies get 413.")
     max_batch_rows: int = Field(default=1000, gt=0, description="Most rows one /predict/batch takes.")
 
@@ -86,15 +102,52 @@ class InferenceSettings(Settings):
     def _usable(self) -> InferenceSettings:
         if not self.dataset and not self.registry_group:
             raise ValueError("set PRODML_DATASET (or PRODML_REGISTRY_GROUP) so the service knows its models")
-        if not self.is_local and self.api_key is None and not self.api_key_secret:
+        if self.local_mode is not None:
             raise ValueError(
-                "outside local mode an API key is required: set PRODML_API_KEY or PRODML_API_KEY_SECRET"
+                "PRODML_LOCAL_MODE is no longer read: set PRODML_AUTH=api_key (the default) or, for a local "
+                "run against the emulator, PRODML_AUTH=none"
+            )
+        if self.api_key is not None and not self.api_key.get_secret_value().strip():
+            raise ValueError("PRODML_API_KEY is set but empty: set the key, or unset it")
+        key_configured = self.api_key is not None or bool(self.api_key_secret)
+        if self.auth == AUTH_NONE:
+            if key_configured:
+                raise ValueError(
+                    "PRODML_AUTH=none contradicts the API key configured (PRODML_API_KEY or "
+                    "PRODML_API_KEY_SECRET): a configured key is always enforced; unset one of them"
+                )
+            if not self.is_local_endpoint:
+                raise ValueError(
+                    "PRODML_AUTH=none is only for a local run against the emulator, but the AWS endpoint is "
+                    f"{self.endpoint_url or 'real AWS'}: set PRODML_API_KEY or PRODML_API_KEY_SECRET instead"
+                )
+            if not self.binds_loopback_only:
+                raise ValueError(
+                    f"PRODML_AUTH=none would serve without an API key on {self.bind or 'every interface'}: "
+                    "bind to loopback (PRODML_BIND=127.0.0.1:<port>) or set an API key"
+                )
+        elif not key_configured:
+            raise ValueError(
+                "an API key is required (PRODML_AUTH=api_key, the default): set PRODML_API_KEY or "
+                "PRODML_API_KEY_SECRET, or PRODML_AUTH=none for a loopback-bound local run on the emulator"
             )
         return self
 
     @property
+    def binds_loopback_only(self) -> bool:
+        """gunicorn listens on this machine only: a loopback address, or a unix socket."""
+        if self.bind is None:
+            return False  # gunicorn.conf.py's default, 0.0.0.0
+        if self.bind.startswith("unix:"):
+            return True
+        host = self.bind.rpartition(":")[0] if ":" in self.bind else self.bind
+        return is_loopback_host(host)
+
+    @property
     def is_local(self) -> bool:
-        return self.is_local_endpoint if self.local_mode is None else self.local_mode
+        """No API key is asked for: PRODML_AUTH=none, which validation allows only on a loopback-bound run
+        against the emulator with no key configured (a configured key is always enforced)."""
+        return self.auth == AUTH_NONE
 
     @property
     def group(self) -> str:
