@@ -107,6 +107,10 @@ fi
 state_bucket="${TF_STATE_BUCKET:-${project}-tfstate-${account_id}}"
 echo "terraform.sh: ${action} ${env_name} in account ${account_id} (${region}), state s3://${state_bucket}" >&2
 export TF_DATA_DIR=".terraform/${env_name}"
+# The deploy and plan roles may touch exactly this state: the bucket and key the backend really uses.
+state_key="$(sed -n -E 's/^[[:space:]]*key[[:space:]]*=[[:space:]]*"([^"]+)".*/\1/p' "${root_dir}/${backend_file}" | head -n 1)"
+[[ -n "$state_key" ]] || fail "${root_dir}/${backend_file} sets no key"
+export TF_VAR_state_bucket_name="$state_bucket" TF_VAR_state_key="$state_key"
 # -reconfigure: take this environment's backend as given, never offer to migrate another's state into it.
 tf -chdir="$root_dir" init -input=false -upgrade=false -reconfigure \
   -backend-config="$backend_file" \

@@ -14,9 +14,10 @@ data "aws_iam_policy_document" "assume" {
 }
 
 resource "aws_iam_role" "execution" {
-  name               = "${var.name}-execution"
-  description        = "ECS agent for ${var.name}: pulls the image, writes logs, reads the API key secret."
-  assume_role_policy = data.aws_iam_policy_document.assume.json
+  name                 = "${var.name}-execution"
+  description          = "ECS agent for ${var.name}: pulls the image, writes logs, reads the API key secret."
+  permissions_boundary = var.iam_role_permissions_boundary
+  assume_role_policy   = data.aws_iam_policy_document.assume.json
 
   tags = var.tags
 }
@@ -65,9 +66,10 @@ resource "aws_iam_role_policy" "execution" {
 ################################################################################
 
 resource "aws_iam_role" "task" {
-  name               = "${var.name}-task"
-  description        = "The ${var.name} app: reads model artifacts and the registry, writes capture."
-  assume_role_policy = data.aws_iam_policy_document.assume.json
+  name                 = "${var.name}-task"
+  description          = "The ${var.name} app: reads model artifacts and the registry, writes capture."
+  permissions_boundary = var.iam_role_permissions_boundary
+  assume_role_policy   = data.aws_iam_policy_document.assume.json
 
   tags = var.tags
 }

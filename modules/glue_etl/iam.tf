@@ -22,6 +22,7 @@ data "aws_iam_policy_document" "assume" {
 resource "aws_iam_role" "this" {
   name                 = "${var.name}-etl"
   description          = "Glue ETL jobs of ${var.name}: read raw and code, write processed and curated."
+  permissions_boundary = var.iam_role_permissions_boundary
   assume_role_policy   = data.aws_iam_policy_document.assume.json
   max_session_duration = 3600
 

@@ -158,6 +158,16 @@ variable "schedule_enabled" {
 }
 
 ################################################################################
+# IAM
+################################################################################
+
+variable "iam_role_permissions_boundary" {
+  description = "ARN of the permissions boundary set on every IAM role this module creates (the github_oidc output permissions_boundary_arn); null for none."
+  type        = string
+  default     = null
+}
+
+################################################################################
 # Tags
 ################################################################################
 

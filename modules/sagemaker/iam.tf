@@ -22,6 +22,7 @@ data "aws_iam_policy_document" "assume" {
 resource "aws_iam_role" "this" {
   name                 = var.name
   description          = "SageMaker training jobs of ${var.job_name_prefix}*: read processed data, write model artifacts."
+  permissions_boundary = var.iam_role_permissions_boundary
   assume_role_policy   = data.aws_iam_policy_document.assume.json
   max_session_duration = 3600
 

@@ -50,6 +50,8 @@ module "network" {
   flow_log_retention_in_days = var.log_retention_in_days
   flow_log_kms_key_arn       = module.cloudwatch.kms_key_arn
 
+  iam_role_permissions_boundary = module.github_oidc.permissions_boundary_arn
+
   tags = local.tags
 }
 
@@ -94,6 +96,8 @@ module "glue_etl" {
   code_release     = var.code_release
   code_version     = local.prodml_version
 
+  iam_role_permissions_boundary = module.github_oidc.permissions_boundary_arn
+
   tags = local.tags
 }
 
@@ -112,6 +116,8 @@ module "sagemaker" {
   model_package_group_names = module.naming.model_package_group_names
   failure_topic_arn         = module.cloudwatch.alerts_topic_arn
   training_spec             = local.training_job_spec
+
+  iam_role_permissions_boundary = module.github_oidc.permissions_boundary_arn
 
   tags = local.tags
 }
@@ -172,6 +178,8 @@ module "inference" {
   deployment_alarm_names = module.cloudwatch.deployment_alarm_names
   api_key_version        = var.inference_api_key_version
 
+  iam_role_permissions_boundary = module.github_oidc.permissions_boundary_arn
+
   tags = local.tags
 }
 
@@ -196,6 +204,25 @@ module "cloudwatch" {
 
   alarm_latency_p95_threshold_ms = var.alarm_latency_p95_threshold_ms
   alarm_drift_score_threshold    = var.alarm_drift_score_threshold
+
+  tags = local.tags
+}
+
+################################################################################
+# Deployment access (GitHub Actions)
+################################################################################
+
+module "github_oidc" {
+  source = "../../modules/github_oidc"
+
+  name                    = module.naming.name_prefix
+  environment             = var.environment
+  github_repository       = var.github_repository
+  oidc_provider_create    = var.github_oidc_provider_create
+  plan_role_enabled       = var.github_plan_role_enabled
+  state_bucket_name       = var.state_bucket_name
+  state_key               = var.state_key
+  training_instance_types = [local.training_job_spec.instance_type]
 
   tags = local.tags
 }

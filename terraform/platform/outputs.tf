@@ -68,3 +68,17 @@ output "dashboard_name" {
   description = "Name of the CloudWatch dashboard."
   value       = module.cloudwatch.dashboard_name
 }
+
+################################################################################
+# Deployment access (GitHub Actions)
+################################################################################
+
+output "github_deploy_role_arn" {
+  description = "Deploy role of this environment: the GitHub environment variable AWS_DEPLOY_ROLE_ARN of the environment of the same name."
+  value       = module.github_oidc.deploy_role_arn
+}
+
+output "github_plan_role_arn" {
+  description = "Read-only plan role for pull requests (null where github_plan_role_enabled is false)."
+  value       = module.github_oidc.plan_role_arn
+}

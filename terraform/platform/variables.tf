@@ -160,3 +160,32 @@ variable "alarm_drift_score_threshold" {
   type        = number
   default     = 0.2
 }
+
+################################################################################
+# Deployment access (GitHub Actions)
+################################################################################
+
+variable "github_repository" {
+  description = "GitHub repository (owner/name, as GitHub spells it) whose workflows may assume this environment's roles."
+  type        = string
+}
+
+variable "github_oidc_provider_create" {
+  description = "Create the account's GitHub OIDC provider here (true in the first environment applied in an account) or look it up (false)."
+  type        = bool
+}
+
+variable "github_plan_role_enabled" {
+  description = "Create the read-only plan role pull requests assume in this environment."
+  type        = bool
+}
+
+variable "state_bucket_name" {
+  description = "The state bucket the backend uses; scripts/terraform.sh sets it (TF_VAR_state_bucket_name) from the bucket it passes to init."
+  type        = string
+}
+
+variable "state_key" {
+  description = "This environment's state key; scripts/terraform.sh sets it (TF_VAR_state_key) from env/<env>.backend.hcl."
+  type        = string
+}

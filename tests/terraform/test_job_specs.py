@@ -60,6 +60,7 @@ def module_inputs(env: str, release: str = RELEASE) -> dict[str, dict]:
             "logs_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/logs",
             "schedule_enabled": True,
             "code_release": release,
+            "iam_role_permissions_boundary": None,
         },
         "sagemaker": {
             **common,
@@ -70,6 +71,7 @@ def module_inputs(env: str, release: str = RELEASE) -> dict[str, dict]:
                 d: naming.model_package_group_name(PROJECT, env, d) for d in DATASETS
             },
             "failure_topic_arn": "arn:aws:sns:us-east-1:123456789012:alerts",
+            "iam_role_permissions_boundary": None,
         },
     }
 

@@ -16,6 +16,7 @@ from tests.terraform.terraform_config import (
     ENVIRONMENTS,
     MODULES,
     PLATFORM,
+    REPO,
     ROOTS,
     load_blocks,
     load_resources,
@@ -31,6 +32,7 @@ TAGGABLE = set(resources_types["aws_taggable"])
 # Tags set on resources; the naming module creates none.
 EXPECTED_MODULES = {
     "naming",
+    "github_oidc",
     "s3_data_zones",
     "glue_etl",
     "ecr",
@@ -194,9 +196,17 @@ def test_tfvars_name_the_environment_and_set_only_declared_variables(env):
     assert values["environment"] == env
     declared = load_blocks(PLATFORM, "variable")
     assert set(values) <= set(declared), sorted(set(values) - set(declared))
-    # Every required variable is set here, except the two the shell or CI passes (TF_VAR_*).
+    # Every required variable is set here, except those the shell or CI passes (TF_VAR_*): the certificate and
+    # image tag, and the state's bucket and key, which scripts/terraform.sh takes from the backend it inits.
     required = {name for name, (_, body) in declared.items() if "default" not in body}
-    assert required - set(values) == {"alb_certificate_arn", "inference_image_tag"}
+    assert required - set(values) == {
+        "alb_certificate_arn",
+        "inference_image_tag",
+        "state_bucket_name",
+        "state_key",
+    }
+    script = (REPO / "scripts" / "terraform.sh").read_text()
+    assert 'TF_VAR_state_bucket_name="$state_bucket" TF_VAR_state_key="$state_key"' in script
 
 
 def test_environments_differ_only_in_values_the_root_declares():

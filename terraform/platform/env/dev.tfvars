@@ -17,3 +17,9 @@ inference_min_capacity  = 1
 inference_max_capacity  = 2
 
 log_retention_in_days = 30
+
+# The repository whose GitHub environment "dev" may deploy here (owner/name, as GitHub spells it).
+github_repository = "your-org/prodml"
+# The first environment applied in the account creates its GitHub OIDC provider.
+github_oidc_provider_create = true
+github_plan_role_enabled    = true

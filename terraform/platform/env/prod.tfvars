@@ -17,3 +17,9 @@ inference_min_capacity  = 2
 inference_max_capacity  = 10
 
 log_retention_in_days = 365
+
+# The repository whose GitHub environment "prod" may deploy here (owner/name, as GitHub spells it).
+github_repository = "your-org/prodml"
+# true if prod has an account of its own. No pull-request plan role: it would read prod's API key.
+github_oidc_provider_create = false
+github_plan_role_enabled    = false

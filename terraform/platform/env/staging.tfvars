@@ -18,3 +18,9 @@ inference_min_capacity  = 2
 inference_max_capacity  = 4
 
 log_retention_in_days = 90
+
+# The repository whose GitHub environment "staging" may deploy here (owner/name, as GitHub spells it).
+github_repository = "your-org/prodml"
+# dev's account already has the GitHub OIDC provider; true if staging has an account of its own.
+github_oidc_provider_create = false
+github_plan_role_enabled    = true

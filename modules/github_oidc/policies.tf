@@ -1,0 +1,402 @@
+################################################################################
+# Policy documents
+################################################################################
+
+# Every policy of the module, as data: locals and variables only, no resources or data sources, so that
+# tests/terraform evaluates them offline (with stand-ins for the account, partition, region and provider ARN
+# that main.tf looks up). Names are the environment's `{project}-{env}` prefix (var.name) plus a purpose,
+# as modules/naming builds every other name, so "${var.name}-*" is exactly this environment's resources.
+
+locals {
+  oidc_host     = "token.actions.githubusercontent.com"
+  oidc_audience = "sts.amazonaws.com"
+
+  # GitHub's default subject claims: a job that names `environment: <env>`, and a pull_request event. The
+  # repository is written as GitHub spells it (IAM compares case-sensitively).
+  deploy_subject = "repo:${var.github_repository}:environment:${var.environment}"
+  plan_subject   = "repo:${var.github_repository}:pull_request"
+
+  deploy_role_name = "${var.name}-github-deploy"
+  plan_role_name   = "${var.name}-github-plan"
+  boundary_name    = "${var.name}-boundary"
+  read_policy_name = "${var.name}-terraform-read"
+
+  iam_prefix   = "arn:${local.partition}:iam::${local.account_id}"
+  boundary_arn = "${local.iam_prefix}:policy/${local.boundary_name}"
+  guarded_role_arns = [
+    "${local.iam_prefix}:role/${local.deploy_role_name}",
+    "${local.iam_prefix}:role/${local.plan_role_name}",
+  ]
+
+  # ARN heads for this account and region.
+  arn = { for service in ["ecs", "elasticloadbalancing", "cloudwatch", "logs", "sns", "events", "secretsmanager", "glue", "sagemaker", "ecr", "kms"] :
+    service => "arn:${local.partition}:${service}:${local.region}:${local.account_id}"
+  }
+  s3_envs         = "arn:${local.partition}:s3:::${var.name}-*"
+  catalog_name    = replace(var.name, "-", "_")
+  state_bucket    = "arn:${local.partition}:s3:::${var.state_bucket_name}"
+  state_object    = "${local.state_bucket}/${var.state_key}"
+  environment_tag = { "aws:ResourceTag/Environment" = var.environment }
+
+  ##############################################################################
+  # Trust
+  ##############################################################################
+
+  deploy_trust_policy = {
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "GitHubEnvironment"
+      Effect    = "Allow"
+      Principal = { Federated = local.oidc_provider_arn }
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      # StringEquals, never StringLike: one repository, one GitHub environment, this audience.
+      Condition = {
+        StringEquals = {
+          "${local.oidc_host}:aud" = local.oidc_audience
+          "${local.oidc_host}:sub" = local.deploy_subject
+        }
+      }
+    }]
+  }
+
+  plan_trust_policy = {
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "GitHubPullRequest"
+      Effect    = "Allow"
+      Principal = { Federated = local.oidc_provider_arn }
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Condition = {
+        StringEquals = {
+          "${local.oidc_host}:aud" = local.oidc_audience
+          "${local.oidc_host}:sub" = local.plan_subject
+        }
+      }
+    }]
+  }
+
+  ##############################################################################
+  # Permissions boundary (every role of the environment carries it)
+  ##############################################################################
+
+  boundary_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      {
+        # The ceiling: the services the platform is made of. Roles still get only what their own policy grants.
+        Sid    = "PlatformServices"
+        Effect = "Allow"
+        Action = [
+          "s3:*", "kms:*", "glue:*", "sagemaker:*", "ecr:*", "ecs:*", "elasticloadbalancing:*",
+          "application-autoscaling:*", "cloudwatch:*", "logs:*", "sns:*", "events:*", "secretsmanager:*",
+          "ec2:*", "iam:Get*", "iam:List*", "iam:*Role", "iam:*RolePolicy", "iam:*RolePermissionsBoundary",
+          "iam:UntagRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy", "iam:CreateServiceLinkedRole",
+        ]
+        Resource = "*"
+      },
+      {
+        # What a role creates carries this boundary too, so no role of the environment can mint a stronger one.
+        Sid      = "NoRoleWithoutThisBoundary"
+        Effect   = "Deny"
+        Action   = ["iam:CreateRole", "iam:PutRolePermissionsBoundary"]
+        Resource = "*"
+        Condition = {
+          StringNotEquals = { "iam:PermissionsBoundary" = local.boundary_arn }
+        }
+      },
+      {
+        Sid      = "BoundaryStays"
+        Effect   = "Deny"
+        Action   = ["iam:DeleteRolePermissionsBoundary"]
+        Resource = "*"
+      },
+      {
+        # The guardrails themselves: changed by an administrator's apply, never by the roles they guard.
+        Sid    = "GuardrailsAreAdministrators"
+        Effect = "Deny"
+        Action = [
+          "iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion",
+          "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy",
+          "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary", "iam:DeleteRole", "iam:UpdateRole",
+          "iam:CreateOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint",
+          "iam:AddClientIDToOpenIDConnectProvider", "iam:RemoveClientIDFromOpenIDConnectProvider",
+        ]
+        Resource = concat(local.guarded_role_arns, [
+          local.boundary_arn,
+          "${local.iam_prefix}:policy/${local.read_policy_name}",
+          "${local.iam_prefix}:oidc-provider/${local.oidc_host}",
+        ])
+      },
+    ]
+  }
+
+  ##############################################################################
+  # Read: a managed policy both roles carry (the plan role's whole access, the deploy role's refresh)
+  ##############################################################################
+
+  read_statements = [
+    {
+      # Terraform refreshes every resource it manages; these are metadata reads, and most of these
+      # Describe/List calls have no resource-level permissions.
+      Sid    = "DescribePlatform"
+      Effect = "Allow"
+      Action = [
+        "ec2:Describe*", "elasticloadbalancing:Describe*", "ecs:Describe*", "ecs:List*",
+        "application-autoscaling:Describe*", "application-autoscaling:ListTagsForResource",
+        "cloudwatch:Describe*", "cloudwatch:GetDashboard", "cloudwatch:ListTagsForResource",
+        "logs:Describe*", "logs:ListTagsForResource", "logs:ListTagsLogGroup", "sns:GetTopicAttributes",
+        "sns:GetSubscriptionAttributes", "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource",
+        "events:DescribeRule", "events:ListTargetsByRule", "events:ListTagsForResource", "glue:Get*",
+        "sagemaker:Describe*", "sagemaker:List*", "sagemaker:GetModelPackageGroupPolicy", "ecr:Describe*",
+        "ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource", "kms:DescribeKey",
+        "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags", "kms:ListAliases", "iam:GetRole",
+        "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:GetPolicy",
+        "iam:GetPolicyVersion", "iam:GetOpenIDConnectProvider", "iam:ListOpenIDConnectProviders",
+        "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy", "secretsmanager:GetRandomPassword",
+      ]
+      Resource = "*"
+    },
+    {
+      # Bucket configuration of this environment's buckets (s3:Get* on a bucket ARN reads no object).
+      Sid      = "ReadBucketConfiguration"
+      Effect   = "Allow"
+      Action   = ["s3:GetBucket*", "s3:GetAccelerateConfiguration", "s3:GetLifecycleConfiguration", "s3:GetReplicationConfiguration", "s3:GetEncryptionConfiguration", "s3:GetIntelligentTieringConfiguration", "s3:ListBucket"]
+      Resource = local.s3_envs
+    },
+    {
+      # Refreshing the API key's version reads it (GetSecretValue): that is the only secret value a plan sees.
+      Sid      = "RefreshApiKeyVersion"
+      Effect   = "Allow"
+      Action   = ["secretsmanager:GetSecretValue"]
+      Resource = "${local.arn.secretsmanager}:secret:${var.name}-*"
+    },
+    {
+      Sid      = "DecryptApiKeyThroughSecretsManager"
+      Effect   = "Allow"
+      Action   = ["kms:Decrypt"]
+      Resource = "*"
+      Condition = {
+        StringEquals = merge(local.environment_tag, { "kms:ViaService" = "secretsmanager.${local.region}.amazonaws.com" })
+      }
+    },
+    {
+      # This environment's state only, and its S3-native lock file (plan takes the lock too).
+      Sid      = "StateObject"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:PutObject"]
+      Resource = [local.state_object, "${local.state_object}.tflock"]
+    },
+    {
+      Sid      = "StateLockRelease"
+      Effect   = "Allow"
+      Action   = ["s3:DeleteObject"]
+      Resource = "${local.state_object}.tflock"
+    },
+    {
+      Sid      = "StateBucket"
+      Effect   = "Allow"
+      Action   = ["s3:ListBucket"]
+      Resource = local.state_bucket
+    },
+    {
+      # The state bucket's KMS key, used only through S3 for this bucket.
+      Sid      = "StateKey"
+      Effect   = "Allow"
+      Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+      Resource = "*"
+      Condition = {
+        StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
+        StringLike   = { "kms:EncryptionContext:aws:s3:arn" = [local.state_bucket, "${local.state_object}*"] }
+      }
+    },
+  ]
+
+  read_policy = {
+    Version   = "2012-10-17"
+    Statement = local.read_statements
+  }
+
+  ##############################################################################
+  # Deploy: make apply (every module of terraform/platform)
+  ##############################################################################
+
+  deploy_terraform_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      {
+        # Roles of this environment only, and only with the boundary on them (the boundary denies the rest).
+        Sid      = "EnvironmentRoles"
+        Effect   = "Allow"
+        Action   = ["iam:CreateRole", "iam:DeleteRole", "iam:TagRole", "iam:UntagRole", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary"]
+        Resource = "${local.iam_prefix}:role/${var.name}-*"
+      },
+      {
+        # Task definitions, Glue jobs, training jobs and flow logs name a role of this environment.
+        Sid      = "PassEnvironmentRoles"
+        Effect   = "Allow"
+        Action   = ["iam:PassRole"]
+        Resource = "${local.iam_prefix}:role/${var.name}-*"
+        Condition = {
+          StringEquals = { "iam:PassedToService" = ["glue.amazonaws.com", "sagemaker.amazonaws.com", "ecs-tasks.amazonaws.com", "vpc-flow-logs.amazonaws.com"] }
+        }
+      },
+      {
+        # ECS, the load balancer and autoscaling create their service-linked roles on first use in an account.
+        Sid      = "ServiceLinkedRoles"
+        Effect   = "Allow"
+        Action   = ["iam:CreateServiceLinkedRole"]
+        Resource = "*"
+        Condition = {
+          StringEquals = { "iam:AWSServiceName" = ["ecs.amazonaws.com", "elasticloadbalancing.amazonaws.com", "ecs.application-autoscaling.amazonaws.com"] }
+        }
+      },
+      {
+        # Buckets named ${var.name}-*: their configuration, and deleting objects when force_destroy empties one.
+        Sid      = "EnvironmentBuckets"
+        Effect   = "Allow"
+        Action   = ["s3:CreateBucket", "s3:DeleteBucket", "s3:PutBucket*", "s3:DeleteBucket*", "s3:PutAccelerateConfiguration", "s3:PutLifecycleConfiguration", "s3:PutReplicationConfiguration", "s3:PutEncryptionConfiguration", "s3:PutIntelligentTieringConfiguration", "s3:ListBucketVersions", "s3:DeleteObject", "s3:DeleteObjectVersion"]
+        Resource = [local.s3_envs, "${local.s3_envs}/*"]
+      },
+      {
+        # KMS key ARNs are random: a key is this environment's by its Environment tag, set when it is created.
+        Sid       = "CreateEnvironmentKeys"
+        Effect    = "Allow"
+        Action    = ["kms:CreateKey", "kms:TagResource"]
+        Resource  = "*"
+        Condition = { StringEquals = { "aws:RequestTag/Environment" = var.environment } }
+      },
+      {
+        Sid       = "ManageEnvironmentKeys"
+        Effect    = "Allow"
+        Action    = ["kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:UpdateKeyDescription", "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant"]
+        Resource  = "*"
+        Condition = { StringEquals = local.environment_tag }
+      },
+      {
+        Sid      = "EnvironmentKeyAliases"
+        Effect   = "Allow"
+        Action   = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"]
+        Resource = "${local.arn.kms}:alias/${var.name}-*"
+      },
+      {
+        # The VPC and what is in it. EC2 IDs are random, so these families are not scoped by ARN; the list
+        # stops at networking (no instances, volumes or images).
+        Sid      = "Network"
+        Effect   = "Allow"
+        Action   = ["ec2:*Vpc", "ec2:*Vpcs", "ec2:*VpcAttribute", "ec2:*VpcEndpoint", "ec2:*VpcEndpoints", "ec2:*Subnet", "ec2:ModifySubnetAttribute", "ec2:*RouteTable", "ec2:*Route", "ec2:*InternetGateway", "ec2:*NatGateway", "ec2:AllocateAddress", "ec2:ReleaseAddress", "ec2:DisassociateAddress", "ec2:*SecurityGroup", "ec2:*SecurityGroupIngress", "ec2:*SecurityGroupEgress", "ec2:ModifySecurityGroupRules", "ec2:UpdateSecurityGroupRuleDescriptions*", "ec2:*FlowLogs", "ec2:*NetworkAclEntry", "ec2:ReplaceNetworkAclAssociation", "ec2:CreateTags", "ec2:DeleteTags"]
+        Resource = "*"
+      },
+      {
+        Sid    = "EnvironmentServices"
+        Effect = "Allow"
+        Action = ["ecs:*", "elasticloadbalancing:*", "cloudwatch:*", "logs:*", "sns:*", "events:*", "secretsmanager:*", "glue:*", "sagemaker:*ModelPackageGroup*", "sagemaker:AddTags", "sagemaker:DeleteTags", "ecr:*"]
+        Resource = [
+          "${local.arn.ecs}:cluster/${var.name}-*",
+          "${local.arn.ecs}:service/${var.name}-*/*",
+          "${local.arn.ecs}:task-definition/${var.name}-*:*",
+          "${local.arn.elasticloadbalancing}:loadbalancer/app/${var.name}-*/*",
+          "${local.arn.elasticloadbalancing}:targetgroup/${var.name}-*/*",
+          "${local.arn.elasticloadbalancing}:listener/app/${var.name}-*/*",
+          "${local.arn.cloudwatch}:alarm:${var.name}-*",
+          "arn:${local.partition}:cloudwatch::${local.account_id}:dashboard/${var.name}-*",
+          "${local.arn.logs}:log-group:/${var.name}-*",
+          "${local.arn.sns}:${var.name}-*",
+          "${local.arn.events}:rule/${var.name}-*",
+          "${local.arn.secretsmanager}:secret:${var.name}-*",
+          "${local.arn.glue}:catalog",
+          "${local.arn.glue}:database/${local.catalog_name}_*",
+          "${local.arn.glue}:table/${local.catalog_name}_*/*",
+          "${local.arn.glue}:job/${var.name}-*",
+          "${local.arn.glue}:trigger/${var.name}-*",
+          "${local.arn.sagemaker}:model-package-group/${var.name}-*",
+          "${local.arn.ecr}:repository/${var.name}-*",
+        ]
+      },
+      {
+        # These calls have no resource-level permissions (or name nothing until they have run).
+        Sid      = "UnscopedByAws"
+        Effect   = "Allow"
+        Action   = ["ecs:CreateCluster", "ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition", "ecs:TagResource", "application-autoscaling:*", "glue:CreateSecurityConfiguration", "glue:DeleteSecurityConfiguration", "logs:PutResourcePolicy", "logs:DeleteResourcePolicy", "ecr:GetAuthorizationToken", "cloudwatch:PutDashboard"]
+        Resource = "*"
+      },
+    ]
+  }
+
+  ##############################################################################
+  # Deploy: the image push, prodml ship, prodml train / etl / register
+  ##############################################################################
+
+  deploy_release_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      {
+        # prodml ship: the release files, then code/CURRENT (EnvironmentBuckets covers nothing inside objects).
+        Sid      = "ShipRelease"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:PutObject"]
+        Resource = "arn:${local.partition}:s3:::${var.name}-artifacts/code/*"
+      },
+      {
+        # prodml train: the committed dataset version it trains on, and the config channel it stages.
+        Sid      = "TrainingInputs"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = ["arn:${local.partition}:s3:::${var.name}-processed/*", "arn:${local.partition}:s3:::${var.name}-artifacts/training/*"]
+      },
+      {
+        Sid      = "StageTrainingConfig"
+        Effect   = "Allow"
+        Action   = ["s3:PutObject"]
+        Resource = "arn:${local.partition}:s3:::${var.name}-artifacts/training/*/input/config/*"
+      },
+      {
+        Sid      = "UseDataKeyThroughS3"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource = "*"
+        Condition = {
+          StringEquals = merge(local.environment_tag, { "kms:ViaService" = "s3.${local.region}.amazonaws.com" })
+        }
+      },
+      {
+        # prodml ship repoints each job (GetJob, UpdateJob); prodml etl starts and follows a run.
+        Sid      = "GlueJobs"
+        Effect   = "Allow"
+        Action   = ["glue:GetJob", "glue:UpdateJob", "glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"]
+        Resource = "${local.arn.glue}:job/${var.name}-*"
+      },
+      {
+        # The training job prodml train starts: its name is this environment's, and it runs on the instance
+        # type of src/prodml/jobs/training.yaml and nothing larger.
+        Sid      = "StartTraining"
+        Effect   = "Allow"
+        Action   = ["sagemaker:CreateTrainingJob"]
+        Resource = "${local.arn.sagemaker}:training-job/${var.name}-*"
+        Condition = {
+          "ForAllValues:StringEquals" = { "sagemaker:InstanceTypes" = var.training_instance_types }
+          Null                        = { "sagemaker:InstanceTypes" = "false" }
+        }
+      },
+      {
+        Sid      = "FollowTraining"
+        Effect   = "Allow"
+        Action   = ["sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob", "sagemaker:AddTags"]
+        Resource = "${local.arn.sagemaker}:training-job/${var.name}-*"
+      },
+      {
+        # prodml register: model packages in this environment's groups.
+        Sid      = "RegisterModels"
+        Effect   = "Allow"
+        Action   = ["sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"]
+        Resource = ["${local.arn.sagemaker}:model-package/${var.name}-*/*", "${local.arn.sagemaker}:model-package-group/${var.name}-*"]
+      },
+      {
+        # Jobs' logs, followed while they run.
+        Sid      = "FollowJobLogs"
+        Effect   = "Allow"
+        Action   = ["logs:GetLogEvents", "logs:FilterLogEvents", "logs:DescribeLogStreams"]
+        Resource = ["${local.arn.logs}:log-group:/aws/sagemaker/TrainingJobs:*", "${local.arn.logs}:log-group:/aws-glue/*"]
+      },
+    ]
+  }
+}

@@ -1,0 +1,83 @@
+################################################################################
+# Environment
+################################################################################
+
+variable "name" {
+  description = "The environment's name prefix, `{project}-{env}` (modules/naming name_prefix): the roles are <name>-github-deploy and <name>-github-plan, the boundary <name>-boundary, and `<name>-*` is what the deploy role may manage."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*[a-z0-9]$", var.name))
+    error_message = "name must be lowercase letters, digits and hyphens (the {project}-{env} prefix)."
+  }
+}
+
+variable "environment" {
+  description = "GitHub environment whose jobs may assume the deploy role (the token's sub is repo:<repository>:environment:<this>); the platform passes its own environment name. Also the Environment tag that marks this environment's KMS keys."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]+$", var.environment))
+    error_message = "environment must be a GitHub environment name: letters, digits, '.', '_' and '-'."
+  }
+}
+
+################################################################################
+# OIDC provider
+################################################################################
+
+variable "github_repository" {
+  description = "The GitHub repository, `owner/name`, exactly as GitHub spells it (IAM compares the token's sub case-sensitively)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$", var.github_repository)) && !startswith(var.github_repository, "your-org/")
+    error_message = "github_repository must be the real owner/name of the repository (not the your-org/ placeholder)."
+  }
+}
+
+variable "oidc_provider_create" {
+  description = "Create the account's GitHub OIDC provider (token.actions.githubusercontent.com). There is one per account: true in the first environment applied in an account, false (look it up) in the others."
+  type        = bool
+  default     = false
+}
+
+################################################################################
+# Roles
+################################################################################
+
+variable "plan_role_enabled" {
+  description = "Create the read-only plan role pull requests assume (its sub is repo:<repository>:pull_request, any pull request of the repository). It reads the API key when it refreshes the secret's version: turn it off where that is too much (prod)."
+  type        = bool
+  default     = true
+}
+
+variable "state_bucket_name" {
+  description = "The Terraform state bucket (terraform/bootstrap): both roles read and lock their environment's state in it."
+  type        = string
+}
+
+variable "state_key" {
+  description = "This environment's state object key in the bucket (its backend.hcl key); the lock file is <key>.tflock."
+  type        = string
+}
+
+variable "training_instance_types" {
+  description = "Instance types the deploy role may start training jobs on (sagemaker:InstanceTypes); the platform passes the training spec's instance_type."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.training_instance_types) > 0 && alltrue([for type in var.training_instance_types : startswith(type, "ml.")])
+    error_message = "training_instance_types must list at least one SageMaker instance type (ml.*)."
+  }
+}
+
+################################################################################
+# Tags
+################################################################################
+
+variable "tags" {
+  description = "Tags merged into every resource."
+  type        = map(string)
+  default     = {}
+}

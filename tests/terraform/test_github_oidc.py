@@ -1,0 +1,266 @@
+"""GitHub Actions' roles (modules/github_oidc): Terraform itself evaluates the module's policy documents
+(policies.tf is locals and variables only), offline, with stand-ins for what main.tf looks up. The trust
+conditions are asserted exactly: one repository, one GitHub environment (or pull requests), one audience."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import hcl2
+import pytest
+
+from prodml.jobs import training_spec
+from tests.terraform.terraform_config import (
+    ENVIRONMENTS,
+    MODULES,
+    PLATFORM,
+    load_blocks,
+    load_resources,
+    run_terraform,
+    unwrap,
+)
+
+MODULE = MODULES / "github_oidc"
+ACCOUNT = "123456789012"
+PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+REPOSITORY = "acme-corp/prodml"
+STATE_BUCKET = f"prodml-tfstate-{ACCOUNT}"
+POLICIES = ("deploy_trust_policy", "plan_trust_policy", "boundary_policy", "read_policy")
+INLINE = ("deploy_terraform_policy", "deploy_release_policy")
+# What main.tf looks up with the provider; the tests give these values instead.
+STAND_INS = f"""locals {{
+  account_id        = "{ACCOUNT}"
+  partition         = "aws"
+  region            = "us-east-1"
+  oidc_provider_arn = "{PROVIDER_ARN}"
+}}
+"""
+
+
+def evaluate(tmp_path: Path, env: str, **overrides) -> tuple[int, dict | None, str]:
+    workdir = tmp_path / f"github-oidc-{env}"
+    workdir.mkdir()
+    for name in ("variables.tf", "policies.tf"):
+        shutil.copy(MODULE / name, workdir / name)
+    (workdir / "stand_ins.tf").write_text(STAND_INS)
+    variables = {
+        "name": f"prodml-{env}",
+        "environment": env,
+        "github_repository": REPOSITORY,
+        "state_bucket_name": STATE_BUCKET,
+        "state_key": f"prodml/{env}/terraform.tfstate",
+        "training_instance_types": json.dumps([training_spec().instance_type]),
+        **overrides,
+    }
+    expression = "jsonencode({ " + ", ".join(f"{n} = local.{n}" for n in (*POLICIES, *INLINE)) + " })\n"
+    result = run_terraform(
+        "console", *(f"-var={k}={v}" for k, v in variables.items()), cwd=workdir, stdin=expression
+    )
+    if result.returncode != 0 or not result.stdout.startswith('"'):
+        return 1, None, result.stdout + result.stderr
+    # console prints the jsonencode()d string as an HCL string literal: decode twice.
+    return 0, json.loads(json.loads(result.stdout.strip())), result.stderr
+
+
+@pytest.fixture(scope="module", params=ENVIRONMENTS)
+def policies(request, tmp_path_factory) -> tuple[str, dict]:
+    code, values, said = evaluate(tmp_path_factory.mktemp("oidc"), request.param)
+    assert code == 0, said
+    return request.param, values
+
+
+def statements(policy: dict) -> dict[str, dict]:
+    return {statement["Sid"]: statement for statement in policy["Statement"]}
+
+
+def actions(statement: dict) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else action
+
+
+# ---- trust ----------------------------------------------------------------------------------------------
+
+
+def test_the_deploy_role_trusts_exactly_this_repositorys_environment_and_the_sts_audience(policies):
+    env, values = policies
+    assert values["deploy_trust_policy"] == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "GitHubEnvironment",
+                "Effect": "Allow",
+                "Principal": {"Federated": PROVIDER_ARN},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                        "token.actions.githubusercontent.com:sub": f"repo:{REPOSITORY}:environment:{env}",
+                    }
+                },
+            }
+        ],
+    }
+
+
+def test_the_plan_role_trusts_exactly_this_repositorys_pull_requests(policies):
+    _, values = policies
+    (statement,) = values["plan_trust_policy"]["Statement"]
+    assert statement["Principal"] == {"Federated": PROVIDER_ARN}
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": f"repo:{REPOSITORY}:pull_request",
+        }
+    }
+
+
+def test_no_trust_condition_is_a_pattern(policies):
+    _, values = policies
+    for name in ("deploy_trust_policy", "plan_trust_policy"):
+        text = json.dumps(values[name])
+        assert "StringLike" not in text and "*" not in text, name
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("github_repository", "your-org/prodml", "not the your-org/ placeholder"),
+        ("github_repository", "prodml", "owner/name"),
+        ("training_instance_types", "[]", "at least one SageMaker instance type"),
+    ],
+)
+def test_the_module_refuses_a_placeholder_repository_and_no_instance_type(tmp_path, variable, value, message):
+    code, _, said = evaluate(tmp_path, "dev", **{variable: value})
+    assert code != 0
+    assert message in " ".join(re.sub(r"\x1b\[[0-9;]*m", "", said).replace("│", " ").split())
+
+
+# ---- what the roles may do ------------------------------------------------------------------------------
+
+
+def test_training_starts_only_on_the_training_specs_instance_type_and_this_environments_jobs(policies):
+    env, values = policies
+    start = statements(values["deploy_release_policy"])["StartTraining"]
+    assert actions(start) == ["sagemaker:CreateTrainingJob"]
+    assert start["Resource"] == f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:training-job/prodml-{env}-*"
+    assert start["Condition"] == {
+        "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": [training_spec().instance_type]},
+        "Null": {"sagemaker:InstanceTypes": "false"},
+    }
+    # The platform passes the spec's instance type (the local that yamldecodes training.yaml).
+    _, call = load_blocks(PLATFORM, "module")["github_oidc"]
+    assert unwrap(call["training_instance_types"]) == ["${local.training_job_spec.instance_type}"]
+
+
+def test_ship_and_the_image_push_are_this_environments_only(policies):
+    env, values = policies
+    release = statements(values["deploy_release_policy"])
+    assert release["ShipRelease"]["Resource"] == f"arn:aws:s3:::prodml-{env}-artifacts/code/*"
+    assert sorted(actions(release["GlueJobs"])) == sorted(
+        ["glue:GetJob", "glue:UpdateJob", "glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"]
+    )
+    assert release["GlueJobs"]["Resource"] == f"arn:aws:glue:us-east-1:{ACCOUNT}:job/prodml-{env}-*"
+    apply = statements(values["deploy_terraform_policy"])
+    passed = apply["PassEnvironmentRoles"]
+    assert passed["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/prodml-{env}-*"
+    assert "glue.amazonaws.com" in passed["Condition"]["StringEquals"]["iam:PassedToService"]
+    assert (
+        f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/prodml-{env}-*"
+        in apply["EnvironmentServices"]["Resource"]
+    )
+
+
+def test_no_statement_grants_everything_or_identities(policies):
+    _, values = policies
+    for name in ("read_policy", *INLINE):
+        for statement in values[name]["Statement"]:
+            assert statement["Effect"] == "Allow", (name, statement["Sid"])
+            for action in actions(statement):
+                assert action != "*" and not action.startswith("iam:*"), (name, statement["Sid"], action)
+                assert not re.match(
+                    r"iam:(Create|Delete|Put|Attach)(User|Group|AccessKey|LoginProfile)", action
+                )
+
+
+def test_both_roles_touch_only_their_own_state_and_lock_file(policies):
+    env, values = policies
+    read = statements(values["read_policy"])
+    state = f"arn:aws:s3:::{STATE_BUCKET}/prodml/{env}/terraform.tfstate"
+    assert read["StateObject"]["Resource"] == [state, f"{state}.tflock"]
+    assert read["StateLockRelease"]["Resource"] == f"{state}.tflock"
+
+
+def test_the_boundary_forbids_roles_without_it_and_edits_of_the_guardrails(policies):
+    env, values = policies
+    boundary = statements(values["boundary_policy"])
+    arn = f"arn:aws:iam::{ACCOUNT}:policy/prodml-{env}-boundary"
+    assert boundary["NoRoleWithoutThisBoundary"] == {
+        "Sid": "NoRoleWithoutThisBoundary",
+        "Effect": "Deny",
+        "Action": ["iam:CreateRole", "iam:PutRolePermissionsBoundary"],
+        "Resource": "*",
+        "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": arn}},
+    }
+    assert boundary["BoundaryStays"]["Effect"] == "Deny"
+    guarded = boundary["GuardrailsAreAdministrators"]
+    assert guarded["Effect"] == "Deny"
+    assert set(guarded["Resource"]) == {
+        f"arn:aws:iam::{ACCOUNT}:role/prodml-{env}-github-deploy",
+        f"arn:aws:iam::{ACCOUNT}:role/prodml-{env}-github-plan",
+        arn,
+        f"arn:aws:iam::{ACCOUNT}:policy/prodml-{env}-terraform-read",
+        f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com",
+    }
+    assert {"iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:CreatePolicyVersion"} <= set(
+        actions(guarded)
+    )
+
+
+def test_the_policies_fit_iams_size_limits(policies):
+    _, values = policies
+    size = {name: len(json.dumps(values[name], separators=(",", ":"))) for name in values}
+    # Managed policies: 6,144 characters each; a role's inline policies: 10,240 together.
+    assert size["boundary_policy"] < 6144 and size["read_policy"] < 6144, size
+    assert size["deploy_terraform_policy"] + size["deploy_release_policy"] < 10240, size
+
+
+# ---- every role of the environment carries the boundary -------------------------------------------------
+
+
+def test_every_role_the_platform_creates_carries_the_boundary():
+    boundary_modules = []
+    for directory in sorted(path for path in MODULES.iterdir() if path.is_dir()):
+        roles = [body for _, rtype, _, body in load_resources(directory) if rtype == "aws_iam_role"]
+        for body in roles:
+            expected = (
+                "${aws_iam_policy.boundary.arn}"
+                if directory == MODULE
+                else "${var.iam_role_permissions_boundary}"
+            )
+            assert unwrap(body.get("permissions_boundary")) == expected, directory.name
+        if roles and directory != MODULE:
+            boundary_modules.append(directory.name)
+    assert sorted(boundary_modules) == ["ecs_service", "glue_etl", "network", "sagemaker"]
+    calls = load_blocks(PLATFORM, "module")
+    by_source = {Path(unwrap(body["source"])).name: name for name, (_, body) in calls.items()}
+    for module in boundary_modules:
+        _, call = calls[by_source[module]]
+        assert (
+            unwrap(call["iam_role_permissions_boundary"]) == "${module.github_oidc.permissions_boundary_arn}"
+        ), module
+
+
+def test_each_environment_says_who_creates_the_oidc_provider_and_whether_prs_plan():
+    values = {}
+    for env in ENVIRONMENTS:
+        with (PLATFORM / "env" / f"{env}.tfvars").open() as handle:
+            values[env] = {k: unwrap(v) for k, v in hcl2.load(handle).items() if not k.startswith("__")}
+    # One environment per account creates the provider; the default layout shares one account.
+    assert [env for env in ENVIRONMENTS if values[env]["github_oidc_provider_create"]] == ["dev"]
+    assert values["prod"]["github_plan_role_enabled"] is False
+    outputs = load_blocks(PLATFORM, "output")
+    assert {"github_deploy_role_arn", "github_plan_role_arn"} <= set(outputs)
