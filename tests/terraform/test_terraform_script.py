@@ -77,3 +77,12 @@ def test_staging_gets_as_far_as_the_credentials_check(tmp_path):
     result, _ = run_script("plan", "staging", tmp_path=tmp_path)
     assert result.returncode == 2
     assert "no AWS credentials" in result.stderr
+
+
+def test_applying_a_saved_plan_that_is_not_there_fails_before_anything_runs(tmp_path):
+    result, _ = run_script(
+        "apply", "dev", tmp_path=tmp_path, extra_env={"TF_PLAN_FILE": str(tmp_path / "missing.tfplan")}
+    )
+    assert result.returncode == 2
+    assert "no saved plan there" in result.stderr
+    assert "no AWS credentials" not in result.stderr
