@@ -33,9 +33,9 @@ from .store import SOURCES, ModelStore
 log = logging.getLogger("prodml.inference.service")
 
 # A registry call unanswered this long counts as the registry being unreachable (in /ready and the gauge),
-# and a starting worker with a last known good model serves it meanwhile: well inside gunicorn's worker
-# timeout (30 s), which a lifespan stuck on a registry that never answers would exceed, and the worker be
-# killed and restarted for ever.
+# and a starting worker with a last known good model serves it meanwhile. A call that hangs is otherwise
+# given up by botocore only after about five minutes (60 s read timeout, 5 attempts), and gunicorn's worker
+# timeout does not end a lifespan stuck on it: the worker would accept nothing all that time.
 REGISTRY_ANSWER_S = 10.0
 
 
