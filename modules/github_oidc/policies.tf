@@ -328,7 +328,7 @@ locals {
 
   deploy_release_policy = {
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         # prodml ship: the release files, then code/CURRENT (EnvironmentBuckets covers nothing inside objects).
         Sid      = "ShipRelease"
@@ -397,6 +397,14 @@ locals {
         Action   = ["logs:GetLogEvents", "logs:FilterLogEvents", "logs:DescribeLogStreams"]
         Resource = ["${local.arn.logs}:log-group:/aws/sagemaker/TrainingJobs:*", "${local.arn.logs}:log-group:/aws-glue/*"]
       },
-    ]
+      ], length(var.image_source_repository_names) == 0 ? [] : [
+      {
+        # Promotion copies the image another environment ran, by digest: read-only, from those repositories.
+        Sid      = "PullPromotedImages"
+        Effect   = "Allow"
+        Action   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability", "ecr:DescribeImages"]
+        Resource = [for name in var.image_source_repository_names : "${local.arn.ecr}:repository/${name}"]
+      },
+    ])
   }
 }

@@ -72,6 +72,12 @@ variable "training_instance_types" {
   }
 }
 
+variable "image_source_repository_names" {
+  description = "ECR repositories, in this account and region, the deploy role may pull from to promote an image by digest (scripts/promote_image.sh); use modules/naming ecr_repository_name of the source environments."
+  type        = list(string)
+  default     = []
+}
+
 ################################################################################
 # Tags
 ################################################################################

@@ -35,6 +35,15 @@ module "naming" {
   datasets    = var.datasets
 }
 
+# The names of the environments images are promoted from (their ECR repositories).
+module "image_source_naming" {
+  source   = "../../modules/naming"
+  for_each = toset(var.inference_image_promoted_from)
+
+  project     = var.project
+  environment = each.key
+}
+
 ################################################################################
 # Network
 ################################################################################
@@ -223,6 +232,8 @@ module "github_oidc" {
   state_bucket_name       = var.state_bucket_name
   state_key               = var.state_key
   training_instance_types = [local.training_job_spec.instance_type]
+  # The environments an image is promoted from, by their own names (modules/naming).
+  image_source_repository_names = [for source in module.image_source_naming : source.ecr_repository_name]
 
   tags = local.tags
 }

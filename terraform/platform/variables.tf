@@ -98,6 +98,16 @@ variable "inference_dataset" {
   default     = "customer_churn"
 }
 
+variable "inference_image_promoted_from" {
+  description = "Environments (same account and region) whose inference images the deploy role may pull to promote one here by digest; empty where images are built."
+  type        = list(string)
+
+  validation {
+    condition     = alltrue([for env in var.inference_image_promoted_from : contains(["dev", "staging", "prod"], env)])
+    error_message = "inference_image_promoted_from may list only: dev, staging, prod."
+  }
+}
+
 variable "inference_api_key_version" {
   description = "Version of the generated inference API key; raise it to rotate the key at the next apply (the value never enters state)."
   type        = number

@@ -42,7 +42,7 @@ STAND_INS = f"""locals {{
 
 def evaluate(tmp_path: Path, env: str, **overrides) -> tuple[int, dict | None, str]:
     workdir = tmp_path / f"github-oidc-{env}"
-    workdir.mkdir()
+    workdir.mkdir(parents=True)
     for name in ("variables.tf", "policies.tf"):
         shutil.copy(MODULE / name, workdir / name)
     (workdir / "stand_ins.tf").write_text(STAND_INS)
@@ -172,6 +172,27 @@ def test_ship_and_the_image_push_are_this_environments_only(policies):
         f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/prodml-{env}-*"
         in apply["EnvironmentServices"]["Resource"]
     )
+
+
+def test_promotion_pulls_only_from_the_named_repositories(tmp_path):
+    code, values, said = evaluate(
+        tmp_path, "prod", image_source_repository_names='["prodml-dev-inference","prodml-staging-inference"]'
+    )
+    assert code == 0, said
+    pull = statements(values["deploy_release_policy"])["PullPromotedImages"]
+    assert not any(action.startswith("ecr:Put") or "Upload" in action for action in actions(pull))
+    assert pull["Resource"] == [
+        f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/prodml-dev-inference",
+        f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/prodml-staging-inference",
+    ]
+    size = sum(len(json.dumps(values[n], separators=(",", ":"))) for n in INLINE)
+    assert size < 10240, size
+    # Without sources there is no such statement at all.
+    _, values, _ = evaluate(tmp_path / "none", "dev")
+    assert "PullPromotedImages" not in statements(values["deploy_release_policy"])
+    # The platform takes the sources' repository names from the naming module, per environment file.
+    _, call = load_blocks(PLATFORM, "module")["github_oidc"]
+    assert "module.image_source_naming" in str(unwrap(call["image_source_repository_names"]))
 
 
 def test_no_statement_grants_everything_or_identities(policies):

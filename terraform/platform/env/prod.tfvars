@@ -16,6 +16,9 @@ inference_memory        = 2048
 inference_min_capacity  = 2
 inference_max_capacity  = 10
 
+# Promoted by digest from dev's (or staging's) repository, never rebuilt.
+inference_image_promoted_from = ["dev", "staging"]
+
 log_retention_in_days = 365
 
 # The repository whose GitHub environment "prod" may deploy here (owner/name, as GitHub spells it).

@@ -17,6 +17,9 @@ inference_memory        = 1024
 inference_min_capacity  = 2
 inference_max_capacity  = 4
 
+# Promoted by digest from dev's repository, never rebuilt.
+inference_image_promoted_from = ["dev"]
+
 log_retention_in_days = 90
 
 # The repository whose GitHub environment "staging" may deploy here (owner/name, as GitHub spells it).
