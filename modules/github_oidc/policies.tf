@@ -298,6 +298,8 @@ locals {
           "${local.arn.elasticloadbalancing}:targetgroup/${var.name}-*/*",
           "${local.arn.elasticloadbalancing}:listener/app/${var.name}-*/*",
           "${local.arn.cloudwatch}:alarm:${var.name}-*",
+          # The operations dashboard is named <name> itself; the training one <name>-training.
+          "arn:${local.partition}:cloudwatch::${local.account_id}:dashboard/${var.name}",
           "arn:${local.partition}:cloudwatch::${local.account_id}:dashboard/${var.name}-*",
           "${local.arn.logs}:log-group:/${var.name}-*",
           "${local.arn.sns}:${var.name}-*",
@@ -316,7 +318,7 @@ locals {
         # These calls have no resource-level permissions (or name nothing until they have run).
         Sid      = "UnscopedByAws"
         Effect   = "Allow"
-        Action   = ["ecs:CreateCluster", "ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition", "ecs:TagResource", "application-autoscaling:*", "glue:CreateSecurityConfiguration", "glue:DeleteSecurityConfiguration", "logs:PutResourcePolicy", "logs:DeleteResourcePolicy", "ecr:GetAuthorizationToken", "cloudwatch:PutDashboard"]
+        Action   = ["ecs:CreateCluster", "ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition", "ecs:TagResource", "application-autoscaling:*", "glue:CreateSecurityConfiguration", "glue:DeleteSecurityConfiguration", "logs:PutResourcePolicy", "logs:DeleteResourcePolicy", "ecr:GetAuthorizationToken"]
         Resource = "*"
       },
     ]

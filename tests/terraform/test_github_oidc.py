@@ -172,6 +172,8 @@ def test_ship_and_the_image_push_are_this_environments_only(policies):
         f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/prodml-{env}-*"
         in apply["EnvironmentServices"]["Resource"]
     )
+    # Every name the platform gives is <name> or <name>-*: the dashboard is the one named <name> itself.
+    assert f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/prodml-{env}" in apply["EnvironmentServices"]["Resource"]
 
 
 def test_promotion_pulls_only_from_the_named_repositories(tmp_path):
