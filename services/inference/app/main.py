@@ -13,14 +13,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from .api.routes import health, metrics, model, predict
 from .core.config import InferenceSettings, get_inference_settings
-from .core.errors import error_payload
+from .core.errors import ErrorResponse, error_payload
 from .core.logging import configure_logging, flush_lines
-from .core.middleware import ServiceMiddleware
+from .core.middleware import OPEN_PATHS, BodyTooLarge, ServiceMiddleware
 from .serving.schema import batch_model, example_row, row_model
 from .serving.service import InferenceService
 from .serving.telemetry import TALLY
@@ -90,29 +91,47 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     # requests by these templates before routing, so no answered request is counted as "unmatched".
     templates = {r.path for r in app.router.routes if isinstance(r, Route)}
     templates |= {r.path for router in routers for r in router.routes if isinstance(r, Route)}
+    # The operations whose body is JSON (the predict routes mark theirs for the OpenAPI document): the
+    # middleware refuses any other Content-Type there, and the document says so.
+    json_bodies = frozenset(
+        (method, r.path)
+        for router in routers
+        for r in router.routes
+        if isinstance(r, APIRoute) and "x-prodml-body" in (r.openapi_extra or {})
+        for method in r.methods or ()
+    )
     app.service_middleware = {
         "max_body_bytes": settings.max_body_bytes,
         "service_name": settings.service_name,
         "access_log": settings.access_log,
         "route_templates": frozenset(t for t in templates if "{" not in t),
+        "json_bodies": json_bodies,
         "fast_predict": settings.fast_predict,
     }
     _install_error_handlers(app)
-    _install_openapi(app)
+    _install_openapi(app, json_bodies)
     return app
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     from fastapi.responses import Response
 
-    def respond(request: Request, status: int, code: str, message: str, details=None) -> Response:
+    def respond(
+        request: Request, status: int, code: str, message: str, details=None, headers=None
+    ) -> Response:
         body = error_payload(code, message, request.scope.get("prodml_request_id"), details)
-        return Response(body, status_code=status, media_type="application/json")
+        return Response(body, status_code=status, media_type="application/json", headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return respond(request, exc.status_code, code, str(exc.detail))
+        # The exception's headers are part of the answer: a 405's Allow names the methods the path takes.
+        return respond(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(request: Request, exc: BodyTooLarge):
+        # A route read a streamed (chunked) body past the limit; the declared length was checked up front.
+        return respond(request, 413, "body_too_large", str(exc))
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception):
@@ -130,9 +149,28 @@ def _install_error_handlers(app: FastAPI) -> None:
         return respond(request, 422, "validation_error", "request is not valid", details)
 
 
-def _install_openapi(app: FastAPI) -> None:
+def _error_response(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+
+
+# What ServiceMiddleware answers before any route runs, documented from the same sets it decides by.
+API_KEY_SCHEME = "APIKeyHeader"
+REFUSED_WITHOUT_KEY = {"401": _error_response("Missing or wrong X-API-Key.")}
+REFUSED_BODY = {
+    "413": _error_response("Body larger than PRODML_MAX_BODY_BYTES (declared or streamed)."),
+    "415": _error_response(
+        "Content-Type is not JSON (application/json, or application/*+json), or there is none."
+    ),
+}
+
+
+def _install_openapi(app: FastAPI, json_bodies: frozenset[tuple[str, str]]) -> None:
     """The predict bodies are validated by hand against the serving model's generated request model;
-    this puts that same model into the OpenAPI document, regenerated when the serving contract changes."""
+    this puts that same model into the OpenAPI document, regenerated when the serving contract changes,
+    and adds the answers the middleware gives before any route runs (401, 413, 415)."""
     cached: dict[str, dict] = {}
 
     def openapi() -> dict:
@@ -162,12 +200,27 @@ def _install_openapi(app: FastAPI) -> None:
                     "example": {"rows": [example]},
                 },
             }
-        for path in schema.get("paths", {}).values():
-            for operation in path.values():
+        components = schema.setdefault("components", {})
+        error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.setdefault("schemas", {}).update(error_schema.pop("$defs", {}))
+        components["schemas"]["ErrorResponse"] = error_schema
+        keyed = not service.settings.is_local  # in local mode no key is asked for, so no 401 either
+        if keyed:
+            components["securitySchemes"] = {
+                API_KEY_SCHEME: {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+            }
+        for path, item in schema.get("paths", {}).items():
+            for method, operation in item.items():
                 kind = operation.pop("x-prodml-body", None)
                 if kind:
                     content = bodies.get(kind, {"schema": {"type": "object"}})
                     operation["requestBody"] = {"required": True, "content": {"application/json": content}}
+                responses = operation.setdefault("responses", {})
+                if keyed and path not in OPEN_PATHS:
+                    operation["security"] = [{API_KEY_SCHEME: []}]
+                    responses.update(REFUSED_WITHOUT_KEY)
+                if (method.upper(), path) in json_bodies:
+                    responses.update(REFUSED_BODY)
         cached.clear()
         cached[fingerprint] = schema
         return schema

@@ -3,6 +3,8 @@
 - a request id (the caller's ``X-Request-Id`` when sane, else a new one), echoed in the response;
 - the body size limit (413), enforced on the declared length and on the bytes actually streamed;
 - the API key outside local mode (401), except on the liveness and readiness probes;
+- a JSON ``Content-Type`` on the routes that take a JSON body (415), as FastAPI's own strict check has it:
+  a body sent as ``text/plain`` or a form, or with no type at all, is never parsed (CVE-2021-32677);
 - Prometheus counts and latency by route template (resolved here, up front, so requests answered before or
   outside FastAPI's routing — 401, 413, the docs — carry their route too), status, model version, variant;
 - the fast path for ``POST /predict``: the hot route is answered here, by the same service call and the same
@@ -34,7 +36,26 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class BodyTooLarge(Exception):
-    pass
+    """Raised by the receive wrapper once the streamed body passes the limit (a chunked body declares no
+    length): answered by this middleware on the fast path, by the app's exception handler inside FastAPI's
+    stack (whose own error middleware would otherwise make a 500 of it before it got back here)."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"request body exceeds {limit} bytes")
+
+
+JSON_MEDIA_TYPE = b"application/json"
+
+
+def is_json_content_type(value: bytes | None) -> bool:
+    """FastAPI's rule for a JSON body: ``application/json`` or ``application/*+json``, any case, with any
+    parameters (``; charset=utf-8``); a missing Content-Type is not JSON (its ``strict_content_type``)."""
+    if value == JSON_MEDIA_TYPE:  # what nearly every client sends: one compare
+        return True
+    if not value:
+        return False
+    media = value.partition(b";")[0].strip().lower()
+    return media == JSON_MEDIA_TYPE or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
 class _RequestIds:
@@ -69,6 +90,7 @@ class ServiceMiddleware:
         service_name: str,
         access_log: bool,
         route_templates: frozenset[str] = frozenset(),
+        json_bodies: frozenset[tuple[str, str]] = frozenset(),
         fast_predict: bool = True,
     ):
         self.app = app
@@ -76,6 +98,7 @@ class ServiceMiddleware:
         self.service_name = service_name
         self.access_log = access_log
         self.route_templates = route_templates  # the app's route paths (none has a path parameter)
+        self.json_bodies = json_bodies  # (method, path) of the operations that take a JSON body
         self.fast_predict = fast_predict and FAST_PATH in route_templates
         self.emf = telemetry.EmfBatch(service_name)
         on_flush(self.emf.drain)
@@ -121,7 +144,7 @@ class ServiceMiddleware:
         try:
             length = headers.get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-                await reply(413, "body_too_large", f"request body exceeds {self.max_body_bytes} bytes")
+                await reply(413, "body_too_large", str(BodyTooLarge(self.max_body_bytes)))
                 return
             service = scope["app"].state.service if "app" in scope else None
             if (
@@ -130,6 +153,15 @@ class ServiceMiddleware:
                 and not service.authorised(headers.get(b"x-api-key", b"").decode("latin-1") or None)
             ):
                 await reply(401, "unauthorized", "missing or invalid API key (send it in X-API-Key)")
+                return
+            if (scope["method"], path) in self.json_bodies and not is_json_content_type(
+                headers.get(b"content-type")
+            ):
+                await reply(
+                    415,
+                    "unsupported_media_type",
+                    "the body must be JSON: send Content-Type: application/json",
+                )
                 return
             received = 0
             limit = self.max_body_bytes
@@ -140,16 +172,16 @@ class ServiceMiddleware:
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > limit:
-                        raise BodyTooLarge
+                        raise BodyTooLarge(limit)
                 return message
 
             if self.fast_predict and path == FAST_PATH and scope["method"] == "POST" and service is not None:
                 await self._predict(scope, limited_receive, send_wrapper, headers, service, request_id)
                 return
             await self.app(scope, limited_receive, send_wrapper)
-        except BodyTooLarge:
+        except BodyTooLarge as exc:
             if not response_started:
-                await reply(413, "body_too_large", f"request body exceeds {self.max_body_bytes} bytes")
+                await reply(413, "body_too_large", str(exc))
         except Exception:
             log.exception("unhandled error", extra={"path": scope["path"]})
             if not response_started:

@@ -10,12 +10,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
-from pydantic_core import ErrorDetails
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from prodml.contract import Contract, Feature, FeatureType, canonical_category
 
 MAX_STRING_CHARS = 4096
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _category_validator(feature: Feature):
@@ -33,7 +42,43 @@ def _category_validator(feature: Feature):
 
 def _as_utc(value: datetime) -> datetime:
     # A timestamp without a zone is taken as UTC, as ETL takes it.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59: pydantic makes a 422 of a ValueError only
+        raise ValueError("out of range: in UTC it falls outside years 1 to 9999") from None
+
+
+def _iso_timestamp_text(value: Any) -> Any:
+    """A timestamp is an ISO 8601 string (``YYYY-MM-DD``, optionally a time and an offset), as the OpenAPI
+    ``string``/``date-time`` says and as ETL reads it: lax pydantic would also take a number, or a string of
+    digits, as Unix seconds."""
+    if type(value) is str and value[4:5] == "-":
+        return value
+    raise PydanticCustomError(
+        "datetime_type", "Input should be an ISO 8601 date-time string (YYYY-MM-DDTHH:MM:SS, offset optional)"
+    )
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON integer, as the OpenAPI ``integer`` means it: a number with no fractional part (``3``, and
+    ``3.0`` as JSON Schema counts it). Never a boolean (lax pydantic takes ``true`` as 1) or a string
+    (``"1e5"``)."""
+    kind = type(value)
+    if kind is int:
+        return value
+    if kind is float:
+        if value.is_integer():
+            return int(value)
+        raise PydanticCustomError(
+            "int_from_float", "Input should be a valid integer, got a fractional number"
+        )
+    shown = {bool: "a boolean", str: "a string"}.get(kind)
+    raise PydanticCustomError(
+        "int_type",
+        f"Input should be a valid integer, not {shown}" if shown else "Input should be a valid integer",
+    )
 
 
 def _field_type(feature: Feature) -> Any:
@@ -42,12 +87,17 @@ def _field_type(feature: Feature) -> Any:
         bounds["ge"] = feature.min
     if feature.max is not None:
         bounds["le"] = feature.max
+    # Numbers and booleans are taken only as the JSON types the OpenAPI document names: lax pydantic would
+    # also take true as 1, "1e5" as a number and 1 or "yes" as true.
     if feature.type is FeatureType.INT:
-        return Annotated[int, Field(strict=False, **bounds)]
+        # Unbounded, an int is still an int64, as ETL types it (and a bigger one would overflow the model input).
+        bounds.setdefault("ge", INT64_MIN)
+        bounds.setdefault("le", INT64_MAX)
+        return Annotated[int, Field(strict=True, **bounds), BeforeValidator(_json_integer)]
     if feature.type is FeatureType.FLOAT:
-        return Annotated[float, Field(allow_inf_nan=False, **bounds)]
+        return Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
     if feature.type is FeatureType.BOOL:
-        return bool
+        return Annotated[bool, Field(strict=True)]
     if feature.type is FeatureType.CATEGORY:
         return Annotated[
             str,
@@ -55,7 +105,7 @@ def _field_type(feature: Feature) -> Any:
             AfterValidator(_category_validator(feature)),
         ]
     if feature.type is FeatureType.TIMESTAMP:
-        return Annotated[datetime, AfterValidator(_as_utc)]
+        return Annotated[datetime, BeforeValidator(_iso_timestamp_text), AfterValidator(_as_utc)]
     return Annotated[str, Field(max_length=MAX_STRING_CHARS)]
 
 

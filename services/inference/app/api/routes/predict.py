@@ -17,9 +17,8 @@ from ..deps import ServiceDep
 
 router = APIRouter(prefix="/predict", tags=["predict"])
 
+# The routes' own answers; the middleware's (401, 413, 415) are added to the document by app.main.
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key (outside local mode)."},
-    413: {"model": ErrorResponse, "description": "Body larger than the configured limit."},
     422: {"model": ErrorResponse, "description": "The body does not match the contract: each field and why."},
     503: {"model": ErrorResponse, "description": "No model loaded yet."},
 }
