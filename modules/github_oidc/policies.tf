@@ -89,7 +89,7 @@ locals {
         Action = [
           "s3:*", "kms:*", "glue:*", "sagemaker:*", "ecr:*", "ecs:*", "elasticloadbalancing:*",
           "application-autoscaling:*", "cloudwatch:*", "logs:*", "sns:*", "events:*", "secretsmanager:*",
-          "ec2:*", "iam:Get*", "iam:List*", "iam:*Role", "iam:*RolePolicy", "iam:*RolePermissionsBoundary",
+          "ec2:*", "route53:AssociateVPCWithHostedZone", "iam:Get*", "iam:List*", "iam:*Role", "iam:*RolePolicy", "iam:*RolePermissionsBoundary",
           "iam:UntagRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy", "iam:CreateServiceLinkedRole",
         ]
         Resource = "*"
@@ -151,7 +151,8 @@ locals {
         "ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource", "kms:DescribeKey",
         "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags", "kms:ListAliases", "iam:GetRole",
         "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:GetPolicy",
-        "iam:GetPolicyVersion", "iam:GetOpenIDConnectProvider", "iam:ListOpenIDConnectProviders",
+        "iam:GetPolicyVersion", "iam:ListPolicyVersions", "iam:ListInstanceProfilesForRole", "iam:ListRoleTags",
+        "iam:ListPolicyTags", "iam:GetOpenIDConnectProvider", "iam:ListOpenIDConnectProviders", "iam:ListOpenIDConnectProviderTags",
         "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy", "secretsmanager:GetRandomPassword",
       ]
       Resource = "*"
@@ -283,8 +284,22 @@ locals {
         # stops at networking (no instances, volumes or images).
         Sid      = "Network"
         Effect   = "Allow"
-        Action   = ["ec2:*Vpc", "ec2:*Vpcs", "ec2:*VpcAttribute", "ec2:*VpcEndpoint", "ec2:*VpcEndpoints", "ec2:*Subnet", "ec2:ModifySubnetAttribute", "ec2:*RouteTable", "ec2:*Route", "ec2:*InternetGateway", "ec2:*NatGateway", "ec2:AllocateAddress", "ec2:ReleaseAddress", "ec2:DisassociateAddress", "ec2:*SecurityGroup", "ec2:*SecurityGroupIngress", "ec2:*SecurityGroupEgress", "ec2:ModifySecurityGroupRules", "ec2:UpdateSecurityGroupRuleDescriptions*", "ec2:*FlowLogs", "ec2:*NetworkAclEntry", "ec2:ReplaceNetworkAclAssociation", "ec2:CreateTags", "ec2:DeleteTags"]
+        Action   = ["ec2:*Vpc", "ec2:*Vpcs", "ec2:*VpcAttribute", "ec2:*VpcEndpoint", "ec2:*VpcEndpoints", "ec2:*Subnet", "ec2:ModifySubnetAttribute", "ec2:*RouteTable", "ec2:*RouteTableAssociation", "ec2:*Route", "ec2:*InternetGateway", "ec2:*NatGateway", "ec2:AllocateAddress", "ec2:ReleaseAddress", "ec2:DisassociateAddress", "ec2:*SecurityGroup", "ec2:*SecurityGroupIngress", "ec2:*SecurityGroupEgress", "ec2:ModifySecurityGroupRules", "ec2:UpdateSecurityGroupRuleDescriptions*", "ec2:*FlowLogs", "ec2:*NetworkAclEntry", "ec2:ReplaceNetworkAclAssociation", "ec2:CreateTags", "ec2:DeleteTags"]
         Resource = "*"
+      },
+      {
+        # CreateVpcEndpoint's dependent action for an interface endpoint's private DNS (AWS's own hosted zone).
+        Sid      = "EndpointPrivateDns"
+        Effect   = "Allow"
+        Action   = ["route53:AssociateVPCWithHostedZone"]
+        Resource = "*"
+      },
+      {
+        # Target tracking's alarms are created in the caller's name, named after the service's resource ID.
+        Sid      = "TargetTrackingAlarms"
+        Effect   = "Allow"
+        Action   = ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"]
+        Resource = "${local.arn.cloudwatch}:alarm:TargetTracking-service/${var.name}-*"
       },
       {
         Sid    = "EnvironmentServices"
