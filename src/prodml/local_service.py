@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from prodml.paths import NotACheckoutError, inference_service_dir
@@ -132,8 +132,55 @@ def stop_server(process: subprocess.Popen, bound_s: float) -> int:
     return process.wait()
 
 
-class _Stop(Exception):
-    pass
+class Stopped(SystemExit):
+    """A stop signal ended the run; the exit code is 128 + the signal's number, as a shell reports it."""
+
+    def __init__(self, signum: int):
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def running(
+    start: Callable[[], subprocess.Popen],
+    bound_s: float,
+    on_stopping: Callable[[int], None] | None = None,
+) -> Iterator[subprocess.Popen]:
+    """gunicorn, started with ``start``, for the length of a with block, and stopped when the block ends however
+    it ends: gracefully, then its whole process group killed after ``bound_s``.
+
+    SIGTERM, SIGHUP and SIGINT end the block by raising :class:`Stopped`; a second one, or one that arrives while
+    stopping, kills the group at once. The handlers are in place before gunicorn starts, so no signal can end
+    this process and leave gunicorn behind."""
+    received: list[int] = []
+    started: list[subprocess.Popen] = []
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+        if not started:
+            return  # starting: raised once it has started (below)
+        if len(received) == 1 and not stopping:
+            raise Stopped(signum)
+        if started[0].returncode is None:
+            _kill_group(started[0])
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    try:
+        started.append(start())
+        if received:
+            raise Stopped(received[0])
+        yield started[0]
+    finally:
+        stopping = True
+        try:
+            if started:
+                if received and on_stopping is not None:
+                    on_stopping(received[0])
+                stop_server(started[0], bound_s)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def serve_until_stopped(
@@ -141,34 +188,10 @@ def serve_until_stopped(
     bound_s: float,
     on_stopping: Callable[[int], None] | None = None,
 ) -> int:
-    """Start gunicorn with ``start`` and wait for it; on SIGTERM, SIGHUP or SIGINT stop it (gracefully, then by
-    force after ``bound_s``; a second signal forces at once). The handlers are in place before gunicorn starts,
-    so no signal can end this process and leave gunicorn behind. Returns the conventional exit code: 128 + the
-    signal's number when a signal stopped it, else gunicorn's own status."""
-    received: list[int] = []
-    started: list[subprocess.Popen] = []
-
-    def on_signal(signum: int, _frame: object) -> None:
-        received.append(signum)
-        if not started or started[0].returncode is not None:
-            return  # not started yet (checked once it is), or already exited and reaped
-        if len(received) == 1:
-            raise _Stop
-        _kill_group(started[0])
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    """Run gunicorn until it exits or a stop signal stops it (see :func:`running`). Returns the conventional exit
+    code: 128 + the signal's number when a signal stopped it, else gunicorn's own status."""
     try:
-        started.append(start())
-        process = started[0]
-        try:
-            if received:
-                raise _Stop
+        with running(start, bound_s, on_stopping) as process:
             return process.wait()
-        except _Stop:
-            if on_stopping is not None:
-                on_stopping(received[0])
-            stop_server(process, bound_s)
-            return 128 + received[0]
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    except Stopped as stopped:
+        return 128 + stopped.signum

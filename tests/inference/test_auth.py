@@ -163,3 +163,38 @@ def test_the_service_refuses_to_start_on_a_contradiction(platform, tmp_path, var
         pytest.fail("the service started")
     assert "gunicorn exited" in log
     assert message in log and "hunter2" not in log
+
+
+# ---- prodml serve and the demo --------------------------------------------------------------------------
+def test_the_demo_turns_the_key_off_visibly_on_the_emulator_and_sends_a_configured_one(
+    platform, artifacts, capsys, monkeypatch
+):
+    from prodml.cli.demo import DemoContext
+    from prodml.cli.serving import step_serve
+    from tests.conftest import CHURN_CONTRACT
+
+    platform.publish(artifacts["a"])
+    context = DemoContext(contract=platform.contract, contract_path=CHURN_CONTRACT, data=CHURN_CONTRACT)
+    step_serve(context)
+    out = capsys.readouterr().out
+    assert "auth: none (PRODML_AUTH=none" in out and "(contract example) → 200" in out
+
+    monkeypatch.setenv("PRODML_API_KEY", "demo-key")
+    step_serve(context)
+    out = capsys.readouterr().out
+    assert "auth: API key required (X-API-Key; from PRODML_API_KEY)" in out
+    assert "(contract example) → 200" in out and "GET /model → v" in out
+
+
+def test_prodml_serve_refuses_to_serve_without_a_key_away_from_the_emulator(monkeypatch):
+    from tests.conftest import run_prodml
+
+    for name in ("PRODML_AUTH", "PRODML_API_KEY", "PRODML_API_KEY_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    result = run_prodml(
+        "serve", "--port", "1", env={"AWS_ENDPOINT_URL": "https://localhost-gateway.corp.example.com"}
+    )
+    assert result.returncode == 1
+    assert "serving against https://localhost-gateway.corp.example.com needs an API key" in " ".join(
+        result.stderr.split()
+    ), result.stderr

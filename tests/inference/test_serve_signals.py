@@ -122,9 +122,14 @@ def test_prodml_serve_stops_gunicorn_and_its_workers(platform, tmp_path, stop_si
         serve.wait(timeout=10)
 
 
-def test_a_gunicorn_that_ignores_sigterm_is_killed_with_its_children_after_the_bound(tmp_path):
+@pytest.mark.parametrize(
+    ("bound_s", "signals"),
+    [(1.0, [signal.SIGTERM]), (120.0, [signal.SIGTERM, signal.SIGINT])],
+    ids=["after-the-bound", "on-a-second-signal"],
+)
+def test_a_server_that_ignores_sigterm_is_killed_with_its_children(tmp_path, bound_s, signals):
     """The forceful half: a server that ignores SIGTERM (and a child of it that does too) is killed, whole
-    process group, once the bound passes; the caller still exits 128 + SIGTERM."""
+    process group, once the bound passes or a second signal comes; the caller still exits 128 + the first."""
     pids = tmp_path / "pids"
     stubborn = textwrap.dedent(
         f"""
@@ -140,7 +145,7 @@ def test_a_gunicorn_that_ignores_sigterm_is_killed_with_its_children_after_the_b
         import subprocess, sys
         from prodml import local_service
         start = lambda: subprocess.Popen([sys.executable, "-c", {stubborn!r}], start_new_session=True)
-        sys.exit(local_service.serve_until_stopped(start, bound_s=1.0))
+        sys.exit(local_service.serve_until_stopped(start, bound_s={bound_s}))
         """
     )
     process = subprocess.Popen([sys.executable, "-c", caller], start_new_session=True)
@@ -148,8 +153,10 @@ def test_a_gunicorn_that_ignores_sigterm_is_killed_with_its_children_after_the_b
     try:
         wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 2, 30, "the stubborn server")
         started = [int(pid) for pid in pids.read_text().split()]
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=15) == 128 + signal.SIGTERM
+        for stop_signal in signals:
+            process.send_signal(stop_signal)
+            time.sleep(0.5)
+        assert process.wait(timeout=15) == 128 + signals[0]
         wait_for(
             lambda: not any(alive(pid) for pid in started), 5, "the stubborn server and its child to die"
         )

@@ -172,59 +172,64 @@ def step_serve(ctx) -> None:
     env, auth_line = local_service.server_env(
         settings(), ctx.contract.name, port, 2, {"PRODML_CAPTURE_FLUSH_S": "1"}
     )
-    process = local_service.start_server(env, log_path)
     console.print(f"  {auth_line}", highlight=False)
+    bound = local_service.kill_bound_s(env)
     try:
-        ready, seconds, reason = wait_ready(process, url, timeout=60)
-        if not ready:
-            console.print(f"  service not ready after {seconds:.1f}s: {reason} (log: {log_path})")
-            return
-        console.print(f"  gunicorn up and ready in {seconds:.2f}s at {url}")
-        openapi = _object(_http("GET", url + "/openapi.json")[1])
-        body = openapi["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
-        schema = openapi["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[-1]]
-        example = body["example"]
-        respelled = copy.deepcopy(example)
-        for key, value in respelled.items():
-            if isinstance(value, str) and value.isalpha():
-                respelled[key] = f"  {value.upper()} "
-        bad, what = _bad_request(example, schema)
-        requests: list[tuple[str, str, dict[str, Any]]] = [
-            ("POST /predict (contract example)", "/predict", example),
-            ("POST /predict (same row, categories re-spelled: a cache hit)", "/predict", respelled),
-            ("POST /predict/batch (2 rows)", "/predict/batch", {"rows": [example, respelled]}),
-            (f"POST /predict (bad: {what})", "/predict", bad),
-        ]
-        client = KeepAlive(url)
-        try:
-            for title, path, payload in requests:
-                status, answer = client("POST", path, payload)
-                console.print(f"  {title} → {status}")
-                console.print("    " + json.dumps(answer)[:400], highlight=False)
-        finally:
-            client.close()
-        model = _object(_http("GET", url + "/model")[1])
-        champion = model["champion"]
-        console.print(
-            f"  GET /model → v{champion['version']} ({champion['backend']}), metrics: "
-            + json.dumps(champion["metrics"].get("test", {}))[:200],
-            highlight=False,
-        )
-        metrics = _http("GET", url + "/metrics")[1]
-        console.print("  /metrics highlights:")
-        for line in str(metrics).splitlines():
-            if line.startswith(
-                (
-                    "prodml_requests_total",
-                    "prodml_cache_requests_total",
-                    "prodml_model_load_seconds_sum",
-                    "prodml_model_version",
-                )
-            ):
-                console.print(f"    {line}", highlight=False)
+        with local_service.running(lambda: local_service.start_server(env, log_path), bound) as process:
+            _query_the_service(process, url, log_path)
     finally:
-        local_service.stop_server(process, local_service.kill_bound_s(env))
         console.print("  service stopped")
+
+
+def _query_the_service(process: subprocess.Popen, url: str, log_path: Path) -> None:
+    """What the demo shows of the running service: its readiness, a few requests, the model and metrics."""
+    ready, seconds, reason = wait_ready(process, url, timeout=60)
+    if not ready:
+        console.print(f"  service not ready after {seconds:.1f}s: {reason} (log: {log_path})")
+        return
+    console.print(f"  gunicorn up and ready in {seconds:.2f}s at {url}")
+    openapi = _object(_http("GET", url + "/openapi.json")[1])
+    body = openapi["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    schema = openapi["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[-1]]
+    example = body["example"]
+    respelled = copy.deepcopy(example)
+    for key, value in respelled.items():
+        if isinstance(value, str) and value.isalpha():
+            respelled[key] = f"  {value.upper()} "
+    bad, what = _bad_request(example, schema)
+    requests: list[tuple[str, str, dict[str, Any]]] = [
+        ("POST /predict (contract example)", "/predict", example),
+        ("POST /predict (same row, categories re-spelled: a cache hit)", "/predict", respelled),
+        ("POST /predict/batch (2 rows)", "/predict/batch", {"rows": [example, respelled]}),
+        (f"POST /predict (bad: {what})", "/predict", bad),
+    ]
+    client = KeepAlive(url)
+    try:
+        for title, path, payload in requests:
+            status, answer = client("POST", path, payload)
+            console.print(f"  {title} → {status}")
+            console.print("    " + json.dumps(answer)[:400], highlight=False)
+    finally:
+        client.close()
+    model = _object(_http("GET", url + "/model")[1])
+    champion = model["champion"]
+    console.print(
+        f"  GET /model → v{champion['version']} ({champion['backend']}), metrics: "
+        + json.dumps(champion["metrics"].get("test", {}))[:200],
+        highlight=False,
+    )
+    metrics = _http("GET", url + "/metrics")[1]
+    console.print("  /metrics highlights:")
+    for line in str(metrics).splitlines():
+        if line.startswith(
+            (
+                "prodml_requests_total",
+                "prodml_cache_requests_total",
+                "prodml_model_load_seconds_sum",
+                "prodml_model_version",
+            )
+        ):
+            console.print(f"    {line}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
