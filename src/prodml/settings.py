@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         env_file=os.environ.get("PRODML_ENV_FILE"),
         extra="ignore",
         frozen=True,
+        # Settings(endpoint_url=...) sets the field too (beside its environment names), rather than being
+        # silently ignored.
+        populate_by_name=True,
     )
 
     project: str = "prodml"

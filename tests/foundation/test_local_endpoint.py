@@ -67,3 +67,11 @@ def test_real_aws_is_not_local(monkeypatch):
 )
 def test_is_loopback_host(host, local):
     assert is_loopback_host(host) is local
+
+
+def test_settings_given_by_field_name_are_not_ignored(monkeypatch):
+    """`Settings(endpoint_url=...)` once fell back silently to AWS_ENDPOINT_URL (the field only took its
+    environment names), so an emulator built for one port could talk to another."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    assert Settings(endpoint_url="http://127.0.0.1:4599").endpoint_url == "http://127.0.0.1:4599"
+    assert Settings(endpoint_url="http://127.0.0.1:4599").emulator_port == 4599
