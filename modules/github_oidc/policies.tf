@@ -38,6 +38,31 @@ locals {
   state_object    = "${local.state_bucket}/${var.state_key}"
   environment_tag = { "aws:ResourceTag/Environment" = var.environment }
 
+  # This environment's resources of the services that name them (every name is <name> or <name>-*).
+  environment_service_arns = [
+    "${local.arn.ecs}:cluster/${var.name}-*",
+    "${local.arn.ecs}:service/${var.name}-*/*",
+    "${local.arn.ecs}:task-definition/${var.name}-*:*",
+    "${local.arn.elasticloadbalancing}:loadbalancer/app/${var.name}-*/*",
+    "${local.arn.elasticloadbalancing}:targetgroup/${var.name}-*/*",
+    "${local.arn.elasticloadbalancing}:listener/app/${var.name}-*/*",
+    "${local.arn.cloudwatch}:alarm:${var.name}-*",
+    # The operations dashboard is named <name> itself; the training one <name>-training.
+    "arn:${local.partition}:cloudwatch::${local.account_id}:dashboard/${var.name}",
+    "arn:${local.partition}:cloudwatch::${local.account_id}:dashboard/${var.name}-*",
+    "${local.arn.logs}:log-group:/${var.name}-*",
+    "${local.arn.sns}:${var.name}-*",
+    "${local.arn.events}:rule/${var.name}-*",
+    "${local.arn.secretsmanager}:secret:${var.name}-*",
+    "${local.arn.glue}:catalog",
+    "${local.arn.glue}:database/${local.catalog_name}_*",
+    "${local.arn.glue}:table/${local.catalog_name}_*/*",
+    "${local.arn.glue}:job/${var.name}-*",
+    "${local.arn.glue}:trigger/${var.name}-*",
+    "${local.arn.sagemaker}:model-package-group/${var.name}-*",
+    "${local.arn.ecr}:repository/${var.name}-*",
+  ]
+
   ##############################################################################
   # Trust
   ##############################################################################
@@ -83,14 +108,43 @@ locals {
     Version = "2012-10-17"
     Statement = [
       {
-        # The ceiling: the services the platform is made of. Roles still get only what their own policy grants.
-        Sid    = "PlatformServices"
+        # The ceiling, part one: what names a resource may touch only this environment's, so no role of it (nor a
+        # Glue or training job run under one, whatever its policy became) reaches another environment's data,
+        # code, jobs or roles in the same account.
+        Sid    = "ThisEnvironmentOnly"
         Effect = "Allow"
         Action = [
-          "s3:*", "kms:*", "glue:*", "sagemaker:*", "ecr:*", "ecs:*", "elasticloadbalancing:*",
-          "application-autoscaling:*", "cloudwatch:*", "logs:*", "sns:*", "events:*", "secretsmanager:*",
-          "ec2:*", "route53:AssociateVPCWithHostedZone", "iam:Get*", "iam:List*", "iam:*Role", "iam:*RolePolicy", "iam:*RolePermissionsBoundary",
-          "iam:UntagRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy", "iam:CreateServiceLinkedRole",
+          "s3:*", "glue:*", "sagemaker:*", "secretsmanager:*", "ecs:*", "ecr:*", "elasticloadbalancing:*", "cloudwatch:*",
+          "logs:*", "sns:*", "events:*", "iam:*Role", "iam:*RolePolicy", "iam:*RolePermissionsBoundary", "iam:UntagRole",
+          "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy",
+        ]
+        Resource = concat(local.environment_service_arns, [
+          local.s3_envs, "${local.s3_envs}/*", local.state_bucket, local.state_object, "${local.state_object}.tflock",
+          "${local.iam_prefix}:role/${var.name}-*",
+          "${local.arn.cloudwatch}:alarm:TargetTracking-service/${var.name}-*",
+          "${local.arn.sagemaker}:training-job/${var.name}-*",
+          "${local.arn.sagemaker}:model-package/${var.name}-*/*",
+          # The services' own log groups, shared by every environment of the account.
+          "${local.arn.logs}:log-group:/aws/sagemaker/TrainingJobs*",
+          "${local.arn.logs}:log-group:/aws-glue/*",
+        ])
+      },
+      {
+        # Part two: what AWS does not scope by resource, names nothing until it exists, or only reads metadata;
+        # image pulls from anywhere (the SageMaker framework images live in AWS's accounts).
+        Sid    = "AccountWide"
+        Effect = "Allow"
+        Action = [
+          "ec2:*", "kms:*", "application-autoscaling:*", "route53:AssociateVPCWithHostedZone", "iam:Get*", "iam:List*",
+          "iam:CreateServiceLinkedRole", "ecs:CreateCluster", "ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition",
+          "ecs:TagResource", "ecs:Describe*", "ecs:List*", "ecr:GetAuthorizationToken", "ecr:BatchGetImage",
+          "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability", "ecr:Describe*", "ecr:Get*", "ecr:List*",
+          "elasticloadbalancing:Describe*", "cloudwatch:PutMetricData", "cloudwatch:Describe*", "cloudwatch:Get*",
+          "cloudwatch:List*", "logs:Describe*", "logs:List*", "logs:PutResourcePolicy", "logs:DeleteResourcePolicy",
+          "sns:Get*", "sns:List*", "events:Describe*", "events:List*", "glue:Get*", "glue:CreateSecurityConfiguration",
+          "glue:DeleteSecurityConfiguration", "sagemaker:Describe*", "sagemaker:List*", "sagemaker:GetModelPackageGroupPolicy",
+          "secretsmanager:GetRandomPassword", "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy",
+          "secretsmanager:ListSecrets",
         ]
         Resource = "*"
       },
@@ -302,32 +356,10 @@ locals {
         Resource = "${local.arn.cloudwatch}:alarm:TargetTracking-service/${var.name}-*"
       },
       {
-        Sid    = "EnvironmentServices"
-        Effect = "Allow"
-        Action = ["ecs:*", "elasticloadbalancing:*", "cloudwatch:*", "logs:*", "sns:*", "events:*", "secretsmanager:*", "glue:*", "sagemaker:*ModelPackageGroup*", "sagemaker:AddTags", "sagemaker:DeleteTags", "ecr:*"]
-        Resource = [
-          "${local.arn.ecs}:cluster/${var.name}-*",
-          "${local.arn.ecs}:service/${var.name}-*/*",
-          "${local.arn.ecs}:task-definition/${var.name}-*:*",
-          "${local.arn.elasticloadbalancing}:loadbalancer/app/${var.name}-*/*",
-          "${local.arn.elasticloadbalancing}:targetgroup/${var.name}-*/*",
-          "${local.arn.elasticloadbalancing}:listener/app/${var.name}-*/*",
-          "${local.arn.cloudwatch}:alarm:${var.name}-*",
-          # The operations dashboard is named <name> itself; the training one <name>-training.
-          "arn:${local.partition}:cloudwatch::${local.account_id}:dashboard/${var.name}",
-          "arn:${local.partition}:cloudwatch::${local.account_id}:dashboard/${var.name}-*",
-          "${local.arn.logs}:log-group:/${var.name}-*",
-          "${local.arn.sns}:${var.name}-*",
-          "${local.arn.events}:rule/${var.name}-*",
-          "${local.arn.secretsmanager}:secret:${var.name}-*",
-          "${local.arn.glue}:catalog",
-          "${local.arn.glue}:database/${local.catalog_name}_*",
-          "${local.arn.glue}:table/${local.catalog_name}_*/*",
-          "${local.arn.glue}:job/${var.name}-*",
-          "${local.arn.glue}:trigger/${var.name}-*",
-          "${local.arn.sagemaker}:model-package-group/${var.name}-*",
-          "${local.arn.ecr}:repository/${var.name}-*",
-        ]
+        Sid      = "EnvironmentServices"
+        Effect   = "Allow"
+        Action   = ["ecs:*", "elasticloadbalancing:*", "cloudwatch:*", "logs:*", "sns:*", "events:*", "secretsmanager:*", "glue:*", "sagemaker:*ModelPackageGroup*", "sagemaker:AddTags", "sagemaker:DeleteTags", "ecr:*"]
+        Resource = local.environment_service_arns
       },
       {
         # These calls have no resource-level permissions (or name nothing until they have run).

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import hcl2
@@ -241,6 +242,50 @@ def test_the_boundary_forbids_roles_without_it_and_edits_of_the_guardrails(polic
     assert {"iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:CreatePolicyVersion"} <= set(
         actions(guarded)
     )
+
+
+def as_list(value) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def test_the_boundary_never_cuts_what_the_roles_own_policies_grant(policies):
+    """Each (action, resource) a GitHub role's policy allows falls inside one of the boundary's Allow
+    statements. Wildcards in the role's policy are taken literally, so a pattern passes only if the boundary's
+    pattern covers all of it; conditions are ignored (they only narrow)."""
+    _, values = policies
+    ceiling = [s for s in values["boundary_policy"]["Statement"] if s["Effect"] == "Allow"]
+    outside = []
+    for name in ("read_policy", *INLINE):
+        for statement in values[name]["Statement"]:
+            for action in actions(statement):
+                for resource in as_list(statement["Resource"]):
+                    if not any(
+                        any(fnmatchcase(action, pattern) for pattern in as_list(allowed["Action"]))
+                        and any(fnmatchcase(resource, pattern) for pattern in as_list(allowed["Resource"]))
+                        for allowed in ceiling
+                    ):
+                        outside.append(f"{name} {statement['Sid']}: {action} on {resource}")
+    assert outside == [], "\n".join(outside)
+
+
+def test_the_boundary_keeps_every_named_resource_in_this_environment(policies):
+    env, values = policies
+    (scoped,) = [s for s in values["boundary_policy"]["Statement"] if s["Sid"] == "ThisEnvironmentOnly"]
+    for resource in as_list(scoped["Resource"]):
+        shared = resource.endswith(
+            ("log-group:/aws/sagemaker/TrainingJobs*", "log-group:/aws-glue/*", ":catalog")
+        )
+        state = STATE_BUCKET in resource
+        assert shared or state or f"prodml-{env}" in resource or f"prodml_{env}_" in resource, resource
+    assert "s3:*" in scoped["Action"] and "iam:*RolePolicy" in scoped["Action"]
+    (wide,) = [s for s in values["boundary_policy"]["Statement"] if s["Sid"] == "AccountWide"]
+    # Nothing that reads or writes data, code or roles is account-wide.
+    for action in wide["Action"]:
+        assert not re.match(
+            r"(s3|secretsmanager):(?!GetRandomPassword|DescribeSecret|GetResourcePolicy|ListSecrets)", action
+        ), action
+        assert not re.match(r"iam:(?!Get|List|CreateServiceLinkedRole)", action), action
+        assert not re.match(r"glue:(Update|Start|Create(?!SecurityConfiguration))", action), action
 
 
 def test_the_policies_fit_iams_size_limits(policies):
