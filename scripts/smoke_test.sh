@@ -9,8 +9,8 @@
 #   - none yet (a first deploy, before any model was approved or promoted): /health answers 200, /ready 503 and
 #     /predict 503 with error code `no_model`. Anything else fails.
 # The /predict body is the service's own example from /openapi.json (made from the serving contract).
-# TLS is verified: when ALB_CERTIFICATE_ARN is set, requests name the certificate's domain and are sent to the
-# load balancer's address (its DNS name is never on the certificate).
+# TLS is verified. When the URL is the load balancer's own DNS name (never on its certificate), requests name a
+# domain of the certificate it serves and are sent to the load balancer's address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/applied_env.sh
@@ -24,12 +24,15 @@ fail() {
 url="${PRODML_INFERENCE_URL:?PRODML_ENV_FILE has no PRODML_INFERENCE_URL}"
 url="${url%/}"
 connect=()
-if [[ -n "${ALB_CERTIFICATE_ARN:-}" ]]; then
-  domain="$(aws acm describe-certificate --certificate-arn "$ALB_CERTIFICATE_ARN" \
-    --query 'Certificate.DomainName' --output text)"
+alb_host="${url#https://}"
+alb_host="${alb_host%%/*}"
+if [[ "$url" == https://* && "$alb_host" == *.elb.amazonaws.com ]]; then
+  domain="$(openssl s_client -connect "${alb_host}:443" -servername "$alb_host" </dev/null 2>/dev/null |
+    openssl x509 -noout -ext subjectAltName 2>/dev/null | grep -o 'DNS:[^,[:space:]]*' | head -n 1 | cut -d: -f2)" ||
+    true
+  [[ -n "$domain" ]] || fail "no certificate with a DNS name on https://${alb_host}"
   domain="${domain/#\*/smoke}" # a wildcard certificate covers any one label
-  alb_host="${url#https://}"
-  connect=(--connect-to "${domain}:443:${alb_host%%/*}:443")
+  connect=(--connect-to "${domain}:443:${alb_host}:443")
   url="https://${domain}"
 fi
 

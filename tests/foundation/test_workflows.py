@@ -97,6 +97,8 @@ def test_prod_is_gated_by_its_environment_after_a_reviewed_plan(deploy):
     assert environment_name(jobs["dev"]) == "dev"
     assert "prod-plan" in upstream(jobs, "prod")
     plan_job, prod = jobs["prod-plan"], jobs["prod"]
+    # prod has no plan role, so its plan runs with the deploy role and therefore behind the same reviewers.
+    assert plan_job["environment"] == {"name": "prod", "deployment": False}
     plan_steps, prod_steps = steps(plan_job), steps(prod)
     index_of(plan_steps, r"^scripts/plan_report\.sh \"\$\{ENV\}\" build/plan$")
     upload = plan_steps[index_of(plan_steps, r"^actions/upload-artifact@", key="uses")]
@@ -195,10 +197,14 @@ def test_pull_requests_are_planned_with_the_plan_role_and_the_plan_is_posted_and
     assert set(triggers(plan)) == {"pull_request"}
     (job,) = plan["jobs"].values()
     assert job["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
-    assert environment_name(job).endswith("-plan") and job["environment"]["deployment"] is False
+    # The plan roles trust the pull_request subject, which a job naming an environment does not have.
+    assert "environment" not in job
+    roles = {entry["env"]: entry["plan_role"] for entry in job["strategy"]["matrix"]["include"]}
+    assert roles == {env: f"${{{{ vars.AWS_PLAN_ROLE_ARN_{env.upper()} }}}}" for env in roles}
+    assert "prod" not in roles, "prod has no pull-request plan role"
     job_steps = steps(job)
     (credentials,) = [s for _, _, s in role_steps(plan)]
-    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_PLAN_ROLE_ARN }}"
+    assert credentials["with"]["role-to-assume"] == "${{ matrix.plan_role }}"
     report = index_of(job_steps, r"^scripts/plan_report\.sh ")
     comment = index_of(job_steps, r"^gh pr comment ")
     upload = index_of(job_steps, r"^actions/upload-artifact@", key="uses")
@@ -258,25 +264,28 @@ def test_a_model_reaches_prod_only_through_an_approved_promotion():
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
-def test_roles_come_from_environment_variables_and_regions_from_terraform(name):
+def test_roles_come_from_github_variables_and_regions_from_the_environments_tfvars(name):
     wf = workflow(name)
     for job_name, job, step in role_steps(wf):
         role = step["with"]["role-to-assume"]
-        assert role in ("${{ vars.AWS_DEPLOY_ROLE_ARN }}", "${{ vars.AWS_PLAN_ROLE_ARN }}"), role
-        # Environment variables exist only for a job that names its environment.
-        assert environment_name(job), f"{name}:{job_name} reads {role} without an environment"
-        assert "vars." not in step["with"]["aws-region"], "the region comes from Terraform's outputs"
+        if environment_name(job):
+            # A deploy role is an environment variable: each GitHub environment holds its own account's role.
+            assert role == "${{ vars.AWS_DEPLOY_ROLE_ARN }}", f"{name}:{job_name}: {role}"
+        else:
+            assert role == "${{ matrix.plan_role }}", (
+                f"{name}:{job_name}: only pull-request plans name no environment"
+            )
         assert job["permissions"]["id-token"] == "write"
+        # The region is the environment's tfvars (scripts/terraform.sh region), read before there are credentials.
+        assert step["with"]["aws-region"] == "${{ steps.region.outputs.region }}"
+        job_steps = steps(job)
+        region = job_steps[index_of(job_steps, r'^region="\$\(scripts/terraform\.sh region "\$\{ENV\}"\)"$')]
+        assert region["id"] == "region" and job_steps.index(region) < job_steps.index(step)
         env_file = job.get("env", {}).get("PRODML_ENV_FILE")
         if env_file:
-            # Right after the credentials: the env file from Terraform's outputs, and its region for every later
-            # step (else the STS region the credentials step was given would win over PRODML_REGION).
-            job_steps = steps(job)
-            at = index_of(job_steps, r'^scripts/github_job_env\.sh "\$\{ENV\}"$')
-            assert job_steps[at - 1] is step, (
-                f"{name}:{job_name}: load the environment right after the credentials"
-            )
             assert env_file == f".prodml/env/{job['env']['ENV']}.env"
+            first_credentials = min(job_steps.index(s) for _, j, s in role_steps(wf) if j is job)
+            assert first_credentials < index_of(job_steps, r'^make tf-env ENV="\$\{ENV\}"$')
     assert wf.get("permissions") in ({}, {"contents": "read"}), "anything more is granted per job"
 
 
