@@ -63,6 +63,17 @@ locals {
     "${local.arn.ecr}:repository/${var.name}-*",
   ]
 
+  # What promotion reads in the source environments (var.promotion_sources).
+  promotion_image_actions    = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability", "ecr:DescribeImages"]
+  promotion_model_actions    = ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup", "sagemaker:ListModelPackages"]
+  promotion_repositories     = [for source in var.promotion_sources : "${local.arn.ecr}:repository/${source.ecr_repository_name}"]
+  promotion_artifact_buckets = [for source in var.promotion_sources : "arn:${local.partition}:s3:::${source.artifacts_bucket_name}*"]
+  promotion_artifacts        = [for source in var.promotion_sources : "arn:${local.partition}:s3:::${source.artifacts_bucket_name}/training/*"]
+  promotion_models = flatten([for source in var.promotion_sources : [
+    "${local.arn.sagemaker}:model-package-group/${source.name_prefix}-*",
+    "${local.arn.sagemaker}:model-package/${source.name_prefix}-*/*",
+  ]])
+
   ##############################################################################
   # Trust
   ##############################################################################
@@ -106,7 +117,7 @@ locals {
 
   boundary_policy = {
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         # The ceiling, part one: what names a resource may touch only this environment's, so no role of it (nor a
         # Glue or training job run under one, whatever its policy became) reaches another environment's data,
@@ -148,6 +159,15 @@ locals {
         ]
         Resource = "*"
       },
+      ], [for statement in [
+        {
+          # Promotion reads the source environments : images, model versions, model artifacts.
+          Sid      = "PromotionSourcesReadOnly"
+          Effect   = "Allow"
+          Action   = concat(local.promotion_model_actions, ["s3:GetObject"])
+          Resource = concat(local.promotion_models, local.promotion_artifacts)
+        },
+      ] : statement if length(var.promotion_sources) > 0], [
       {
         # What a role creates carries this boundary too, so no role of the environment can mint a stronger one.
         Sid      = "NoRoleWithoutThisBoundary"
@@ -181,7 +201,7 @@ locals {
           "${local.iam_prefix}:oidc-provider/${local.oidc_host}",
         ])
       },
-    ]
+    ])
   }
 
   ##############################################################################
@@ -399,6 +419,13 @@ locals {
         Resource = "arn:${local.partition}:s3:::${var.name}-artifacts/training/*/input/config/*"
       },
       {
+        # prodml models promote copies a source environment's model artifact into this environment's training/.
+        Sid      = "StorePromotedModels"
+        Effect   = "Allow"
+        Action   = ["s3:PutObject"]
+        Resource = "arn:${local.partition}:s3:::${var.name}-artifacts/training/*/output/*"
+      },
+      {
         Sid      = "UseDataKeyThroughS3"
         Effect   = "Allow"
         Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
@@ -446,14 +473,38 @@ locals {
         Action   = ["logs:GetLogEvents", "logs:FilterLogEvents", "logs:DescribeLogStreams"]
         Resource = ["${local.arn.logs}:log-group:/aws/sagemaker/TrainingJobs:*", "${local.arn.logs}:log-group:/aws-glue/*"]
       },
-      ], length(var.image_source_repository_names) == 0 ? [] : [
-      {
-        # Promotion copies the image another environment ran, by digest: read-only, from those repositories.
-        Sid      = "PullPromotedImages"
-        Effect   = "Allow"
-        Action   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability", "ecr:DescribeImages"]
-        Resource = [for name in var.image_source_repository_names : "${local.arn.ecr}:repository/${name}"]
-      },
-    ])
+      ], [for statement in [
+        {
+          # Promotion copies what another environment ran and approved (the image by digest, a model version):
+          # read-only, from those environments.
+          Sid      = "PullPromotedImages"
+          Effect   = "Allow"
+          Action   = local.promotion_image_actions
+          Resource = local.promotion_repositories
+        },
+        {
+          Sid      = "ReadPromotedModels"
+          Effect   = "Allow"
+          Action   = local.promotion_model_actions
+          Resource = local.promotion_models
+        },
+        {
+          Sid      = "ReadPromotedModelArtifacts"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject"]
+          Resource = local.promotion_artifacts
+        },
+        {
+          Sid      = "DecryptPromotedModelArtifacts"
+          Effect   = "Allow"
+          Action   = ["kms:Decrypt"]
+          Resource = "*"
+          Condition = {
+            StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
+            StringLike   = { "kms:EncryptionContext:aws:s3:arn" = local.promotion_artifact_buckets }
+          }
+        },
+        # (a for expression, not a conditional: the two branches would be tuples of different types)
+    ] : statement if length(var.promotion_sources) > 0])
   }
 }

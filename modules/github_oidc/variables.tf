@@ -72,10 +72,14 @@ variable "training_instance_types" {
   }
 }
 
-variable "image_source_repository_names" {
-  description = "ECR repositories, in this account and region, the deploy role may pull from to promote an image by digest (scripts/promote_image.sh); use modules/naming ecr_repository_name of the source environments."
-  type        = list(string)
-  default     = []
+variable "promotion_sources" {
+  description = "Environments (this account and region) whose images and models are promoted into this one: their ECR repository, artifacts bucket and name prefix, from modules/naming. The deploy role may read, never write, those: pull the image, describe the model packages, read the model artifacts."
+  type = list(object({
+    name_prefix           = string
+    ecr_repository_name   = string
+    artifacts_bucket_name = string
+  }))
+  default = []
 }
 
 ################################################################################

@@ -35,10 +35,10 @@ module "naming" {
   datasets    = var.datasets
 }
 
-# The names of the environments images are promoted from (their ECR repositories).
-module "image_source_naming" {
+# The names of the environments images and models are promoted from.
+module "promotion_source_naming" {
   source   = "../../modules/naming"
-  for_each = toset(var.inference_image_promoted_from)
+  for_each = toset(var.promoted_from)
 
   project     = var.project
   environment = each.key
@@ -232,8 +232,12 @@ module "github_oidc" {
   state_bucket_name       = var.state_bucket_name
   state_key               = var.state_key
   training_instance_types = [local.training_job_spec.instance_type]
-  # The environments an image is promoted from, by their own names (modules/naming).
-  image_source_repository_names = [for source in module.image_source_naming : source.ecr_repository_name]
+  # The environments images and models are promoted from, by their own names (modules/naming).
+  promotion_sources = [for source in module.promotion_source_naming : {
+    name_prefix           = source.name_prefix
+    ecr_repository_name   = source.ecr_repository_name
+    artifacts_bucket_name = source.bucket_names["artifacts"]
+  }]
 
   tags = local.tags
 }

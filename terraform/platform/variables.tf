@@ -98,13 +98,13 @@ variable "inference_dataset" {
   default     = "customer_churn"
 }
 
-variable "inference_image_promoted_from" {
-  description = "Environments (same account and region) whose inference images the deploy role may pull to promote one here by digest; empty where images are built."
+variable "promoted_from" {
+  description = "Environments (same account and region) whose inference images and approved models are promoted into this one (the deploy role may read them); empty where they are built and trained."
   type        = list(string)
 
   validation {
-    condition     = alltrue([for env in var.inference_image_promoted_from : contains(["dev", "staging", "prod"], env)])
-    error_message = "inference_image_promoted_from may list only: dev, staging, prod."
+    condition     = alltrue([for env in var.promoted_from : contains(["dev", "staging", "prod"], env)])
+    error_message = "promoted_from may list only: dev, staging, prod."
   }
 }
 

@@ -177,25 +177,57 @@ def test_ship_and_the_image_push_are_this_environments_only(policies):
     assert f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/prodml-{env}" in apply["EnvironmentServices"]["Resource"]
 
 
-def test_promotion_pulls_only_from_the_named_repositories(tmp_path):
-    code, values, said = evaluate(
-        tmp_path, "prod", image_source_repository_names='["prodml-dev-inference","prodml-staging-inference"]'
-    )
+SOURCES = json.dumps(
+    [
+        {
+            "name_prefix": f"prodml-{env}",
+            "ecr_repository_name": f"prodml-{env}-inference",
+            "artifacts_bucket_name": f"prodml-{env}-artifacts",
+        }
+        for env in ("dev", "staging")
+    ]
+)
+
+
+def test_promotion_only_reads_the_source_environments(tmp_path):
+    code, values, said = evaluate(tmp_path, "prod", promotion_sources=SOURCES)
     assert code == 0, said
-    pull = statements(values["deploy_release_policy"])["PullPromotedImages"]
+    release = statements(values["deploy_release_policy"])
+    pull = release["PullPromotedImages"]
     assert not any(action.startswith("ecr:Put") or "Upload" in action for action in actions(pull))
     assert pull["Resource"] == [
         f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/prodml-dev-inference",
         f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/prodml-staging-inference",
     ]
+    models = release["ReadPromotedModels"]
+    assert all(action.startswith(("sagemaker:Describe", "sagemaker:List")) for action in actions(models))
+    assert release["ReadPromotedModelArtifacts"] == {
+        "Sid": "ReadPromotedModelArtifacts",
+        "Effect": "Allow",
+        "Action": ["s3:GetObject"],
+        "Resource": [
+            "arn:aws:s3:::prodml-dev-artifacts/training/*",
+            "arn:aws:s3:::prodml-staging-artifacts/training/*",
+        ],
+    }
+    # The copy lands in this environment's own bucket.
+    assert (
+        release["StorePromotedModels"]["Resource"] == "arn:aws:s3:::prodml-prod-artifacts/training/*/output/*"
+    )
+    # The boundary admits exactly those reads, and the roles' policies stay inside it.
+    boundary = statements(values["boundary_policy"])["PromotionSourcesReadOnly"]
+    assert set(boundary["Action"]) == set(actions(models)) | {"s3:GetObject"}
+    assert outside_the_boundary(values) == []
     size = sum(len(json.dumps(values[n], separators=(",", ":"))) for n in INLINE)
     assert size < 10240, size
+    assert len(json.dumps(values["boundary_policy"], separators=(",", ":"))) < 6144
     # Without sources there is no such statement at all.
     _, values, _ = evaluate(tmp_path / "none", "dev")
-    assert "PullPromotedImages" not in statements(values["deploy_release_policy"])
-    # The platform takes the sources' repository names from the naming module, per environment file.
+    assert not {"PullPromotedImages", "ReadPromotedModels"} & set(statements(values["deploy_release_policy"]))
+    assert "PromotionSourcesReadOnly" not in statements(values["boundary_policy"])
+    # The platform takes the sources' names from the naming module, per environment file.
     _, call = load_blocks(PLATFORM, "module")["github_oidc"]
-    assert "module.image_source_naming" in str(unwrap(call["image_source_repository_names"]))
+    assert "module.promotion_source_naming" in str(unwrap(call["promotion_sources"]))
 
 
 def test_no_statement_grants_everything_or_identities(policies):
@@ -248,11 +280,10 @@ def as_list(value) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def test_the_boundary_never_cuts_what_the_roles_own_policies_grant(policies):
-    """Each (action, resource) a GitHub role's policy allows falls inside one of the boundary's Allow
-    statements. Wildcards in the role's policy are taken literally, so a pattern passes only if the boundary's
-    pattern covers all of it; conditions are ignored (they only narrow)."""
-    _, values = policies
+def outside_the_boundary(values: dict) -> list[str]:
+    """Each (action, resource) a GitHub role's policy allows that no Allow of the boundary covers. Wildcards in
+    the role's policy are taken literally, so a pattern passes only if a boundary pattern covers all of it;
+    conditions are ignored (they only narrow)."""
     ceiling = [s for s in values["boundary_policy"]["Statement"] if s["Effect"] == "Allow"]
     outside = []
     for name in ("read_policy", *INLINE):
@@ -265,7 +296,12 @@ def test_the_boundary_never_cuts_what_the_roles_own_policies_grant(policies):
                         for allowed in ceiling
                     ):
                         outside.append(f"{name} {statement['Sid']}: {action} on {resource}")
-    assert outside == [], "\n".join(outside)
+    return outside
+
+
+def test_the_boundary_never_cuts_what_the_roles_own_policies_grant(policies):
+    _, values = policies
+    assert outside_the_boundary(values) == []
 
 
 def test_the_boundary_keeps_every_named_resource_in_this_environment(policies):

@@ -16,8 +16,8 @@ inference_memory        = 1024
 inference_min_capacity  = 1
 inference_max_capacity  = 2
 
-# Images are built and pushed here; other environments promote them by digest.
-inference_image_promoted_from = []
+# Images are built and models trained here; other environments promote them.
+promoted_from = []
 
 log_retention_in_days = 30
 

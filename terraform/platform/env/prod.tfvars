@@ -16,8 +16,8 @@ inference_memory        = 2048
 inference_min_capacity  = 2
 inference_max_capacity  = 10
 
-# Promoted by digest from dev's (or staging's) repository, never rebuilt.
-inference_image_promoted_from = ["dev", "staging"]
+# Images (by digest) and approved models are promoted from dev (or staging), never rebuilt or retrained.
+promoted_from = ["dev", "staging"]
 
 log_retention_in_days = 365
 

@@ -17,8 +17,8 @@ inference_memory        = 1024
 inference_min_capacity  = 2
 inference_max_capacity  = 4
 
-# Promoted by digest from dev's repository, never rebuilt.
-inference_image_promoted_from = ["dev"]
+# Images (by digest) and approved models are promoted from dev, never rebuilt or retrained.
+promoted_from = ["dev"]
 
 log_retention_in_days = 90
 
