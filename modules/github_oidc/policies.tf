@@ -413,17 +413,14 @@ locals {
         Resource = ["arn:${local.partition}:s3:::${var.name}-processed/*", "arn:${local.partition}:s3:::${var.name}-artifacts/training/*"]
       },
       {
-        Sid      = "StageTrainingConfig"
-        Effect   = "Allow"
-        Action   = ["s3:PutObject"]
-        Resource = "arn:${local.partition}:s3:::${var.name}-artifacts/training/*/input/config/*"
-      },
-      {
-        # prodml models promote copies a source environment's model artifact into this environment's training/.
-        Sid      = "StorePromotedModels"
-        Effect   = "Allow"
-        Action   = ["s3:PutObject"]
-        Resource = "arn:${local.partition}:s3:::${var.name}-artifacts/training/*/output/*"
+        # What the commands write under training/<job>/: prodml train the config channel, prodml register the
+        # report (metrics, lineage, model card), prodml models promote the copied artifact.
+        Sid    = "WriteTrainingRecords"
+        Effect = "Allow"
+        Action = ["s3:PutObject"]
+        Resource = [for part in ["input/config", "report", "output"] :
+          "arn:${local.partition}:s3:::${var.name}-artifacts/training/*/${part}/*"
+        ]
       },
       {
         Sid      = "UseDataKeyThroughS3"

@@ -211,9 +211,10 @@ def test_promotion_only_reads_the_source_environments(tmp_path):
         ],
     }
     # The copy lands in this environment's own bucket.
-    assert (
-        release["StorePromotedModels"]["Resource"] == "arn:aws:s3:::prodml-prod-artifacts/training/*/output/*"
-    )
+    assert release["WriteTrainingRecords"]["Resource"] == [
+        f"arn:aws:s3:::prodml-prod-artifacts/training/*/{part}/*"
+        for part in ("input/config", "report", "output")
+    ]
     # The boundary admits exactly those reads, and the roles' policies stay inside it.
     boundary = statements(values["boundary_policy"])["PromotionSourcesReadOnly"]
     assert set(boundary["Action"]) == set(actions(models)) | {"s3:GetObject"}
