@@ -41,7 +41,7 @@ def install() -> None:
     def _set_status(self: Any, value: str) -> None:
         self._status = value
 
-    glue_models.FakeJobRun.status = property(_get_status, _set_status)  # type: ignore[assignment,method-assign]
+    glue_models.FakeJobRun.status = property(_get_status, _set_status)  # type: ignore[assignment,method-assign]  # a patch of moto's class
     original_as_dict = glue_models.FakeJobRun.as_dict
 
     @functools.wraps(original_as_dict)
@@ -56,7 +56,7 @@ def install() -> None:
             result.pop("CompletedOn", None)
         return result
 
-    glue_models.FakeJobRun.as_dict = as_dict  # type: ignore[method-assign]
+    glue_models.FakeJobRun.as_dict = as_dict  # type: ignore[method-assign]  # a patch of moto's class
 
     # Glue UpdateJob: moto answers any action its response class has a method for.
     def update_job(self: Any) -> ActionResult:
@@ -85,7 +85,7 @@ def install() -> None:
         job.last_modified_on = utcnow()
         return ActionResult({"JobName": name})
 
-    glue_responses.GlueResponse.update_job = update_job  # type: ignore[attr-defined]
+    glue_responses.GlueResponse.update_job = update_job  # type: ignore[attr-defined]  # the action moto lacks
 
     # SageMaker training jobs: keep the caller's MetricDefinitions (moto replaces them with a sample) and
     # start InProgress with no end time and no metrics.
@@ -109,7 +109,7 @@ def install() -> None:
         job.failure_reason = None  # type: ignore[attr-defined]  # AWS's FailureReason; moto has none
         return job
 
-    sagemaker_models.SageMakerModelBackend.create_training_job = create_training_job  # type: ignore[method-assign]
+    sagemaker_models.SageMakerModelBackend.create_training_job = create_training_job  # type: ignore[method-assign]  # a patch of moto's class
 
 
 def _backends(backend_dict: Any) -> Iterator[tuple[str, str, Any]]:
