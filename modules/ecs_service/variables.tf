@@ -230,9 +230,9 @@ variable "alb_access_logs_bucket" {
 }
 
 variable "health_check_path" {
-  description = "Path the target group probes; 200 means the model is loaded and the task can serve."
+  description = "Path the target group probes: liveness (/health), not readiness, so a task with no model yet (a first deploy) stays up and answers /predict 503 no_model instead of being cycled."
   type        = string
-  default     = "/ready"
+  default     = "/health"
 }
 
 ################################################################################

@@ -51,8 +51,10 @@ def test_starts_without_a_model_and_becomes_ready_when_one_is_approved(platform,
     assert ready.status_code == 503
     assert "no approved model" in ready.json()["reason"]
     predict = server.post("/predict", ROW)
+    # A first deploy: alive (the ALB probes /health), not ready, and /predict says there is no model yet.
     assert predict.status_code == 503
-    assert predict.json()["error"]["code"] == "not_ready"
+    assert predict.json()["error"]["code"] == "no_model"
+    assert "no approved model" in predict.json()["error"]["message"]
 
     # A tampered artifact is approved: it must never serve.
     platform.publish(_corrupt(artifacts["a"], tmp_path))

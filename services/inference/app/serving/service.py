@@ -40,7 +40,12 @@ REGISTRY_ANSWER_S = 10.0
 
 
 class NotReady(RuntimeError):
-    """No model can answer yet; the message says why."""
+    """No model can answer yet; the message says why and ``code`` is the error code (``no_model`` when the
+    registry has no approved model, ``not_ready`` otherwise)."""
+
+    def __init__(self, reason: str, code: str = "not_ready"):
+        super().__init__(reason)
+        self.code = code
 
 
 class InvalidRequest(ValueError):
@@ -211,7 +216,7 @@ class InferenceService:
     def _pick(self, key: str | None) -> tuple[LoadedModel, str]:
         champion = self.store.champion
         if champion is None:
-            raise NotReady(self.store.not_ready_reason)
+            raise NotReady(self.store.not_ready_reason, self.store.not_ready_code)
         return choose(champion, self.store.challenger, self.settings.canary_fraction, key)
 
     # ---- prediction ---------------------------------------------------------------------------------

@@ -70,6 +70,9 @@ class ModelStore:
         self.champion: LoadedModel | None = None
         self.challenger: LoadedModel | None = None
         self.not_ready_reason = "model not loaded yet"
+        # "no_model" when the registry answered that it has no approved model (a first deploy: the service is
+        # healthy and says so); "not_ready" for anything else that keeps it from answering.
+        self.not_ready_code = "not_ready"
         self.last_refresh: float | None = None
         self.swaps = 0
         # Where each variant's model came from, and what this worker last heard from the registry.
@@ -270,6 +273,7 @@ class ModelStore:
                 self._asking_since = None
                 self._registry_failed(_error(exc))
                 if self.champion is None:
+                    self.not_ready_code = "not_ready"
                     self.not_ready_reason = (
                         f"model registry {self.settings.group!r} unavailable ({self.registry_error})"
                     )
@@ -279,6 +283,7 @@ class ModelStore:
             self._registry_answered()
             if champion_version is None:
                 if self.champion is None:
+                    self.not_ready_code = "no_model"
                     self.not_ready_reason = (
                         f"no approved model in model package group {self.settings.group!r}"
                     )
@@ -295,6 +300,7 @@ class ModelStore:
                 except ModelLoadError as exc:
                     log.error("champion not loaded", extra={"error": str(exc)})
                     if self.champion is None:
+                        self.not_ready_code = "not_ready"
                         self.not_ready_reason = str(exc)
                         changed |= self._fall_back(registry_answered=True, cause=str(exc))
                     elif self.sources.get("champion") == LAST_KNOWN_GOOD:
@@ -343,6 +349,7 @@ class ModelStore:
         if self.champion is not None:
             return False
         self._registry_failed(why, since=self._asking_since)
+        self.not_ready_code = "not_ready"
         self.not_ready_reason = f"model registry {self.settings.group!r} unavailable ({why})"
         return self._fall_back(registry_answered=False)
 

@@ -62,7 +62,7 @@ def render_prediction(prediction: Prediction, extra: dict[str, Any]) -> tuple[by
 def render_failure(exc: InvalidRequest | NotReady, request_id: str | None) -> tuple[int, bytes]:
     if isinstance(exc, InvalidRequest):
         return 422, error_payload("validation_error", str(exc), request_id, exc.details)
-    return 503, error_payload("not_ready", str(exc), request_id)
+    return 503, error_payload(exc.code, str(exc), request_id)
 
 
 def label(scope, exc_or_prediction) -> None:
