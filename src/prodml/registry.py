@@ -155,7 +155,8 @@ class ModelRegistry:
             },
             ModelApprovalStatus=approval_status,
             # Real SageMaker keeps these; moto drops them, so lineage.json also sits beside the artifact.
-            CustomerMetadataProperties={k: str(v)[:1024] for k, v in list(metadata.items())[:50]},
+            # SageMaker refuses an empty value, so an unknown one is left out rather than sent as "".
+            CustomerMetadataProperties={k: str(v)[:1024] for k, v in list(metadata.items())[:50] if str(v)},
         )["ModelPackageArn"]
         return self.describe(arn)
 

@@ -5,6 +5,7 @@ Thin over :mod:`prodml.training` and :mod:`prodml.registry`; this module only pa
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Annotated
 
@@ -200,14 +201,33 @@ def register_command(
             help="Absolute floor for the primary metric (default per metric; see prodml.training.gate)."
         ),
     ] = None,
+    json_: JsonOption = False,
 ) -> None:
-    """Register a trained model; the gate auto-approves it only if it beats the champion on the same test split."""
+    """Register a trained model; the gate auto-approves it only if it beats the champion on the same test split.
+
+    Exits 0 whatever the gate decided (the decision is in the output); non-zero only when nothing registered."""
     from prodml.training.registration import register_job
 
-    with console.status("registering (scoring the champion on the candidate's test split)"):
+    quiet = contextlib.nullcontext()
+    with (
+        quiet if json_ else console.status("registering (scoring the champion on the candidate's test split)")
+    ):
         result = register_job(
             contract_from(contract), settings(), job, min_improvement=min_improvement, floor=floor
         )
+    if json_:
+        print_json(
+            {
+                "job": result.job,
+                "group": result.version.group,
+                "version": result.version.version,
+                "model_package_arn": result.version.arn,
+                "status": result.decision.status,
+                "reason": result.decision.reason,
+                "champion_how": result.champion_how,
+            }
+        )
+        return
     _print_registration(result)
 
 
@@ -356,6 +376,40 @@ def models_reject(
     _, _, registry = _registry(contract)
     v = registry.set_status(version, "Rejected", reason)
     console.print(f"version {v.version}: [red]{v.status}[/] ({reason})")
+
+
+@models_app.command("promote")
+@handle_errors
+def models_promote(
+    source: Annotated[
+        str, typer.Argument(help="The model package ARN of an Approved version in another environment.")
+    ],
+    reason: Annotated[str, typer.Option(help="Why (recorded in ApprovalDescription).")] = "promoted by hand",
+    contract: ContractOption = DEFAULT_CONTRACT,
+    json_: JsonOption = False,
+) -> None:
+    """Promote an Approved version from another environment (dev) into this one's registry (prod): its
+    artifact and report are copied, the same image digest is named, and it is Approved here. Run it with the
+    target environment's settings (PRODML_ENV, or PRODML_ENV_FILE from `make apply`). Promoting twice is a
+    no-op."""
+    import os
+
+    from prodml.promotion import promote
+
+    c_ = contract_from(contract)
+    result = promote(
+        source,
+        settings(),
+        c_.name,
+        reason=reason,
+        promoted_by=os.environ.get("GITHUB_ACTOR", os.environ.get("USER", "")),
+        run_url=os.environ.get("PRODML_PROMOTION_RUN", ""),
+    )
+    if json_:
+        print_json(result.as_dict())
+        return
+    state = "already promoted as" if result.already_promoted else "[green]promoted[/] as"
+    console.print(f"{source}: {state} {result.group} version [bold]{result.version}[/] ({result.status})")
 
 
 @models_app.command("rollback")
