@@ -11,6 +11,7 @@ undocumented method answered 405 with an Allow header. The default run generates
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from hypothesis import HealthCheck, settings
 pytestmark = pytest.mark.integration
 
 API_KEY = "fuzz-key"
+EDGE_DAY = re.compile(r"(0001-01-01|9999-12-31)[Tt ]")
 
 
 @dataclass
@@ -50,6 +52,14 @@ def _fuzz(fuzzed_service, examples: int, minimum_cases: int):
     )
     schema.config.update(base_url=fuzzed_service.url, headers={"X-API-Key": API_KEY})
     schema.config.generation.update(max_examples=examples)
+
+    @schema.hook("filter_body")
+    def utc_in_range(context, body) -> bool:
+        # A date-time that leaves years 1-9999 once in UTC (0001-01-01 with a positive offset, 9999-12-31
+        # with a negative one) is refused by design, as the field's description says: JSON Schema's format
+        # cannot, so such bodies are not generated as valid ones.
+        return EDGE_DAY.search(str(body)) is None  # a dict, or bytes for a media type it should refuse
+
     operations = {
         f"{method.upper()} {path}" for path, item in schema.raw_schema["paths"].items() for method in item
     }
@@ -60,7 +70,10 @@ def _fuzz(fuzzed_service, examples: int, minimum_cases: int):
     assert fuzzed == operations, f"operations never fuzzed: {operations - fuzzed}"
     assert sum(run.tally.values()) >= minimum_cases, run.summary()
     # Checks send requests of their own (without the key, with other methods): none of those failed either.
-    errors = [line for line in fuzzed_service.log_lines() if line.get("status", 0) >= 500]
+    fuzzed_service.stop()  # the lifespan flushes the buffered access lines
+    logged = [line for line in fuzzed_service.log_lines() if line.get("message") == "request"]
+    assert len(logged) >= sum(run.tally.values()), "access lines missing"
+    errors = [line for line in logged if line["status"] >= 500 and line["route"] != "/ready"]  # wait_ready
     assert not errors, errors[:5]
 
 

@@ -126,6 +126,8 @@ def row_model(contract: Contract) -> type[BaseModel]:
         description = feature.description or f"{feature.type.value} feature"
         if feature.type is FeatureType.CATEGORY:
             description += f"; one of {', '.join(feature.categories)} (case and spaces ignored)"
+        if feature.type is FeatureType.TIMESTAMP:  # what JSON Schema's date-time cannot say
+            description += "; without an offset it is UTC, and in UTC it must fall in years 1 to 9999"
         if feature.nullable:
             fields[feature.name] = (annotation | None, Field(default=None, description=description))
         else:
