@@ -233,7 +233,7 @@ CASES = [
 ]
 
 NOT_READY = Case(
-    "a valid row while the registry has no approved model (`not_ready` while one is still loading)",
+    "a valid row while the registry has no approved model (`not_ready` when none can serve for another reason)",
     503,
     "no_model",
     body=ROW,
