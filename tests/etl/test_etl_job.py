@@ -23,6 +23,7 @@ from prodml.ingest import ingest
 from prodml.zones import Zones
 from tests.conftest import CHURN_CONTRACT, REPO, run_prodml
 from tests.etl.helpers import HEADER, csv_text
+from tests.etl.job_runs import job_argv
 
 pytestmark = pytest.mark.integration
 
@@ -160,23 +161,6 @@ def test_a_raw_object_that_bypassed_ingest_gets_a_clear_outcome(landed, churn_co
     assert report["quarantined_by_reason"]["header_mismatch"] == 2
 
 
-def _job_argv(settings, contract) -> list[str]:
-    s3 = aws.client("s3", settings)
-    key = f"code/contracts/{contract.name}.yaml"
-    s3.put_object(Bucket=settings.bucket("artifacts"), Key=key, Body=CHURN_CONTRACT.read_bytes())
-    return [
-        sys.executable,
-        str(REPO / "pipelines" / "etl" / "glue_job.py"),
-        "--JOB_NAME", "kill-test",
-        "--dataset", contract.name,
-        "--raw_uri", f"s3://{settings.bucket('raw')}/{contract.name}/",
-        "--processed_uri", f"s3://{settings.bucket('processed')}/",
-        "--contract_uri", f"s3://{settings.bucket('artifacts')}/{key}",
-        "--glue_database", settings.glue_database,
-        "--max_rows_per_file", "200",
-    ]  # fmt: skip
-
-
 @pytest.mark.parametrize(
     "kill_when",
     [
@@ -187,7 +171,7 @@ def _job_argv(settings, contract) -> list[str]:
 def test_a_run_killed_half_way_leaves_nothing_a_reader_takes_as_a_dataset(landed, churn_contract, kill_when):
     s3 = aws.client("s3", landed)
     processed = landed.bucket("processed")
-    argv = _job_argv(landed, churn_contract)
+    argv = job_argv(landed, churn_contract, job_name="kill-test")
     job = subprocess.Popen(
         argv, cwd=REPO, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

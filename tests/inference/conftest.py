@@ -12,6 +12,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,17 @@ if str(SERVICE_DIR) not in sys.path:
     sys.path.insert(0, str(SERVICE_DIR))
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+# A valid churn request row, for the tests that send one.
+ROW: dict[str, Any] = {
+    "tenure_months": 12,
+    "plan": "pro",
+    "monthly_spend": 50.5,
+    "signup_date": "2023-02-01T00:00:00Z",
+    "region": "emea",
+    "support_tickets_90d": 2,
+    "autopay": True,
+    "last_login_days": 3,
+}
 AUTH_VARIABLES = frozenset({"PRODML_AUTH", "PRODML_API_KEY", "PRODML_API_KEY_SECRET"})
 
 

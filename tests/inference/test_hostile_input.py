@@ -17,23 +17,13 @@ from pydantic import ValidationError
 from prodml.contract import load_contract
 from tests.conftest import CHURN_CONTRACT
 
-from .conftest import SERVICE_DIR
+from .conftest import ROW, SERVICE_DIR
 
 pytestmark = pytest.mark.integration
 
 API_KEY = "hostile-input-key"
 MAX_BODY = 4096
 MAX_ROWS = 5
-ROW: dict[str, Any] = {
-    "tenure_months": 12,
-    "plan": "pro",
-    "monthly_spend": 50.5,
-    "signup_date": "2023-02-01T00:00:00Z",
-    "region": "emea",
-    "support_tickets_90d": 2,
-    "autopay": True,
-    "last_login_days": 3,
-}
 JSON = {"content-type": "application/json"}
 
 

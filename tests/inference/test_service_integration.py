@@ -17,18 +17,9 @@ import pytest
 from prodml import aws
 from prodml.registry import PENDING
 
-pytestmark = pytest.mark.integration
+from .conftest import ROW
 
-ROW = {
-    "tenure_months": 12,
-    "plan": "pro",
-    "monthly_spend": 50.5,
-    "signup_date": "2023-02-01T00:00:00Z",
-    "region": "emea",
-    "support_tickets_90d": 2,
-    "autopay": True,
-    "last_login_days": 3,
-}
+pytestmark = pytest.mark.integration
 
 
 def _corrupt(tarball, into):
