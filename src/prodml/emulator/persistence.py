@@ -45,7 +45,7 @@ class StateInfo:
     path: str
     restored: bool = False
     backends: int = 0
-    saved_at: float | None = None
+    saved_at: float | None = None  # the saved file holds every change made before this time
     snapshots: int = 0
     note: str = ""
 
@@ -158,9 +158,10 @@ class Snapshotter:
         self._dirty.set()
 
     def _save(self) -> None:
+        as_of = time.time()  # the file holds every change marked before this moment
         self._dirty.clear()
         self.info.backends = save(self.path)
-        self.info.saved_at = time.time()
+        self.info.saved_at = as_of
         self.info.snapshots += 1
 
     def _loop(self) -> None:

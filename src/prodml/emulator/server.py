@@ -55,9 +55,12 @@ class ControlApp:
         if path == STATE_PATH and method == "GET":
             return _json(start_response, "200 OK", self.state.as_dict() if self.state else {"path": None})
         if not path.startswith(CONTROL_PREFIX):
+            answer = self.app(environ, start_response)
+            # After the call, which is when moto has applied it: marked before, a snapshot taken while the
+            # request ran would clear the mark and leave its change unsaved.
             if not path.startswith("/moto-api/data.json"):
                 self.on_change()
-            return self.app(environ, start_response)
+            return answer
         action = path[len(CONTROL_PREFIX) :].strip("/")
         if method == "POST" and action in ("start", "stop"):
             self.executor.set_running(action == "start")
