@@ -67,3 +67,28 @@ def glue_job_name(project: str, env: str, dataset: str) -> str:
 def training_job_name(project: str, env: str, dataset: str, stamp: str) -> str:
     """SageMaker job names are unique per account and at most 63 characters; ``stamp`` makes them unique."""
     return resource_name(project, env, f"{dataset}-{stamp}")
+
+
+def image_parameter_name(project: str, env: str) -> str:
+    """The SSM parameter holding the platform image URI (the inference image) that jobs run: the deploy
+    workflow writes it after a push, ``prodml image record`` on the emulator."""
+    return f"/{resource_name(project, env, ECR_PURPOSE)}/image-uri"
+
+
+def job_name_prefix(project: str, env: str, dataset: str) -> str:
+    """Prefix of a dataset's processing and pipeline job names; a job appends ``-<step>-<run id>``."""
+    return resource_name(project, env, dataset)
+
+
+def processing_job_name(project: str, env: str, dataset: str, step: str, run_id: str) -> str:
+    """``{project}-{env}-{dataset}-{step}-{run_id}``: a SageMaker Processing job (at most 63 characters)."""
+    return resource_name(project, env, f"{dataset}-{step}-{run_id}")
+
+
+def state_machine_name(project: str, env: str, dataset: str, kind: str) -> str:
+    """The Step Functions state machine of ``kind`` (retrain, drift) for ``dataset``."""
+    return resource_name(project, env, f"{dataset}-{kind}")
+
+
+def processing_role_name(project: str, env: str) -> str:
+    return resource_name(project, env, "processing")
