@@ -13,6 +13,13 @@ deliberately invalid, one defect each, so every later stage has to cope with the
 - ``exact_duplicate``    a byte-identical copy of an existing row
 
 Clean rows also carry harmless mess (case and whitespace in categories) that ETL must normalise, not reject.
+
+``shift`` draws from a moved world, for drift demonstrations and tests: every numeric feature's distribution
+moves by ``shift`` of its spread (normal: standard deviations; lognormal: log-scale sigmas; poisson and
+uniform: proportionally), every categorical and boolean feature's weights move ``shift`` (capped at 1) of the
+way towards their reverse. The target is drawn from each batch's standardised features, as always, so a
+shifted batch also relates the raw values to the target differently: covariate and concept drift together.
+``shift=0`` draws exactly what it drew before.
 """
 
 from __future__ import annotations
@@ -52,19 +59,22 @@ class GenerationSummary:
         return sum(self.dirty.values())
 
 
-def _draw_numeric(rng: np.random.Generator, feature: Feature, spec: Synthetic, n: int) -> np.ndarray:
+def _draw_numeric(
+    rng: np.random.Generator, feature: Feature, spec: Synthetic, n: int, shift: float = 0.0
+) -> np.ndarray:
     low = spec.low if spec.low is not None else (feature.min if feature.min is not None else 0.0)
     high = spec.high if spec.high is not None else (feature.max if feature.max is not None else low + 100.0)
     if spec.dist == "normal":
-        values = rng.normal(
-            spec.mean if spec.mean is not None else (low + high) / 2, spec.std or (high - low) / 6, n
-        )
+        std = spec.std or (high - low) / 6
+        values = rng.normal((spec.mean if spec.mean is not None else (low + high) / 2) + shift * std, std, n)
     elif spec.dist == "lognormal":
-        values = rng.lognormal(np.log(spec.mean or max(high - low, 1) / 4), spec.std or 0.5, n)
+        sigma = spec.std or 0.5
+        values = rng.lognormal(np.log(spec.mean or max(high - low, 1) / 4) + shift * sigma, sigma, n)
     elif spec.dist == "poisson":
-        values = rng.poisson(spec.mean or 3.0, n).astype(float)
+        values = rng.poisson((spec.mean or 3.0) * (1 + shift), n).astype(float)
     else:
-        values = rng.uniform(low, high, n)
+        width = (high - low) * shift
+        values = rng.uniform(low + width, high + width, n)
     lo = feature.min if feature.min is not None else -np.inf
     hi = feature.max if feature.max is not None else np.inf
     values = np.clip(values, lo, hi)
@@ -76,11 +86,18 @@ def _standardise(values: np.ndarray) -> np.ndarray:
     return (values - values.mean()) / std if std > 0 else np.zeros_like(values)
 
 
-def _column(rng: np.random.Generator, feature: Feature, n: int) -> tuple[pa.Array, np.ndarray]:
+def _towards_reverse(weights: np.ndarray, shift: float) -> np.ndarray:
+    a = min(max(shift, 0.0), 1.0)
+    return (1 - a) * weights + a * weights[::-1]
+
+
+def _column(
+    rng: np.random.Generator, feature: Feature, n: int, shift: float = 0.0
+) -> tuple[pa.Array, np.ndarray]:
     """The clean column as text, plus its numeric contribution to the target's score."""
     spec = feature.synthetic or Synthetic()
     if feature.is_numeric:
-        values = _draw_numeric(rng, feature, spec, n)
+        values = _draw_numeric(rng, feature, spec, n, shift)
         text = pa.array(values.astype(np.int64) if feature.type is FeatureType.INT else values).cast(
             pa.string()
         )
@@ -88,7 +105,7 @@ def _column(rng: np.random.Generator, feature: Feature, n: int) -> tuple[pa.Arra
         return text, effect * _standardise(values)
     if feature.type is FeatureType.CATEGORY:
         k = len(feature.values or [])
-        p = np.asarray(spec.weights or [1.0] * k, dtype=float)
+        p = _towards_reverse(np.asarray(spec.weights or [1.0] * k, dtype=float), shift)
         idx = rng.choice(k, size=n, p=p / p.sum())
         labels = np.asarray(feature.values, dtype=object)[idx]
         # Harmless mess: ETL must trim and case-fold these back to the contract's values.
@@ -98,6 +115,7 @@ def _column(rng: np.random.Generator, feature: Feature, n: int) -> tuple[pa.Arra
         return pa.array(labels, pa.string()), effects[idx]
     if feature.type is FeatureType.BOOL:
         p_true = spec.weights[0] if spec.weights else 0.5
+        p_true = float(_towards_reverse(np.array([p_true, 1 - p_true]), shift)[0])
         values = rng.random(n) < p_true
         effect = spec.effect if isinstance(spec.effect, float | int) else 0.0
         return pa.array(np.where(values, "true", "false"), pa.string()), effect * (values * 2.0 - 1.0)
@@ -193,6 +211,7 @@ def generate_table(
     dirty_fraction: float = 0.02,
     id_offset: int = 0,
     summary: GenerationSummary | None = None,
+    shift: float = 0.0,
 ) -> pa.Table:
     """``rows`` clean rows plus their dirty share, all values as text, as a raw file would carry them."""
     summary = summary if summary is not None else GenerationSummary()
@@ -201,7 +220,7 @@ def generate_table(
     columns: dict[str, list] = {contract.id: ids.to_pylist()}
     score = np.zeros(rows)
     for feature in contract.features:
-        text, contribution = _column(rng, feature, rows)
+        text, contribution = _column(rng, feature, rows, shift)
         spec = feature.synthetic or Synthetic()
         values = text.to_pylist()
         if feature.nullable and spec.null_rate > 0:
@@ -224,6 +243,8 @@ def write_sample(
     dirty_fraction: float = 0.02,
     chunk_rows: int = 250_000,
     progress: Callable[[int], None] | None = None,
+    shift: float = 0.0,
+    id_offset: int = 0,
 ) -> GenerationSummary:
     """Write a CSV in chunks so any size fits in memory. The same arguments give the same bytes."""
     summary = GenerationSummary()
@@ -235,7 +256,13 @@ def write_sample(
             for start in range(0, rows, chunk_rows):
                 n = min(chunk_rows, rows - start)
                 table = generate_table(
-                    contract, n, seed=seed, dirty_fraction=dirty_fraction, id_offset=start, summary=summary
+                    contract,
+                    n,
+                    seed=seed,
+                    dirty_fraction=dirty_fraction,
+                    id_offset=id_offset + start,
+                    summary=summary,
+                    shift=shift,
                 )
                 if writer is None:
                     writer = pacsv.CSVWriter(

@@ -93,6 +93,18 @@ def sample_data_command(
     dirty_fraction: Annotated[
         float, typer.Option(min=0.0, max=0.5, help="Share of rows made invalid.")
     ] = 0.02,
+    shift: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Draw from a moved world (drift demos): numeric features move this many spreads, "
+            "categorical weights this far towards their reverse; 0 is the contract's world.",
+        ),
+    ] = 0.0,
+    id_offset: Annotated[
+        int,
+        typer.Option(min=0, help="First row id, so a second batch's ids do not collide with the first's."),
+    ] = 0,
 ) -> None:
     """Generate deterministic, realistic sample data for a contract, ~2 % of it dirty."""
     c = contract_from(contract)
@@ -112,6 +124,8 @@ def sample_data_command(
             seed=seed,
             dirty_fraction=dirty_fraction,
             progress=lambda n: progress.advance(task, n),
+            shift=shift,
+            id_offset=id_offset,
         )
     dirt = ", ".join(f"{k} {v}" for k, v in sorted(summary.dirty.items())) or "none"
     console.print(
