@@ -92,3 +92,9 @@ def state_machine_name(project: str, env: str, dataset: str, kind: str) -> str:
 
 def processing_role_name(project: str, env: str) -> str:
     return resource_name(project, env, "processing")
+
+
+def drift_alarm_name(project: str, env: str, dataset: str) -> str:
+    """The CloudWatch alarm on ``dataset``'s overall DriftScore; its change to ALARM starts the retrain state
+    machine (the EventBridge rule's pattern is ``prodml/jobs/drift_alarm_event.json``)."""
+    return resource_name(project, env, f"{dataset}-drift")

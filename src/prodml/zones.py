@@ -21,6 +21,7 @@ artifacts  code/releases/<release>/release.json                  what `prodml sh
            training/<job_name>/output/output.tar.gz               /opt/ml/output/data, as SageMaker writes it
            training/<job_name>/report/...                         registration's copy: metrics, lineage, plots,
                                                                   model card
+           monitoring/<dataset>/<job_name>/drift.json, drift.html a drift monitoring job's results
 capture    <dataset>/date=YYYY-MM-DD/hour=HH/<batch>.jsonl       sampled requests and predictions
 """
 
@@ -167,6 +168,12 @@ class Zones:
         """``training/<job>/output/model.tar.gz`` (or its s3:// URI) → ``<job>``."""
         parts = key.split("/training/", 1)[-1].removeprefix("training/").split("/")
         return parts[0] if len(parts) == 3 and parts[1:] == ["output", "model.tar.gz"] else None
+
+    # ---- artifacts: monitoring ----------------------------------------------------------------------
+    @staticmethod
+    def monitoring_prefix(dataset: str, job_name: str) -> str:
+        """Where a drift monitoring job's ProcessingOutput lands (the drift state machine builds the same)."""
+        return f"monitoring/{dataset}/{job_name}/"
 
     # ---- capture ------------------------------------------------------------------------------------
     @staticmethod
