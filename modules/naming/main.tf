@@ -33,6 +33,23 @@ locals {
     # prodml.naming.model_package_group_name
     model_package_group_names = { for dataset, slug in local.dataset_slugs : dataset => "${local.name_prefix}-${slug}" }
 
+    # prodml.naming.image_parameter_name: the SSM parameter holding the platform image URI the jobs run.
+    image_parameter_name = "/${local.name_prefix}-inference/image-uri"
+
+    # prodml.naming.job_name_prefix: a dataset's processing jobs are <prefix>-<step>-<run id>
+    # (prodml.naming.processing_job_name), its retraining's training jobs <prefix>-<run id>.
+    job_name_prefixes = { for dataset, slug in local.dataset_slugs : dataset => "${local.name_prefix}-${slug}" }
+
+    # prodml.naming.state_machine_name, one per dataset and state machine kind (orchestration.yaml).
+    state_machine_names = {
+      for dataset, slug in local.dataset_slugs : dataset => {
+        for kind in var.state_machine_kinds : kind => "${local.name_prefix}-${slug}-${kind}"
+      }
+    }
+
+    # prodml.naming.processing_role_name: the execution role of every processing job.
+    processing_role_name = "${local.name_prefix}-processing"
+
     # Terraform-only names for the serving stack and alerting.
     inference_service_name = "${local.name_prefix}-inference"
     alerts_topic_name      = "${local.name_prefix}-alerts"

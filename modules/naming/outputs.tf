@@ -42,6 +42,26 @@ output "model_package_group_names" {
   value       = local.names.model_package_group_names
 }
 
+output "image_parameter_name" {
+  description = "Name of the SSM parameter holding the platform image URI that processing jobs run."
+  value       = local.names.image_parameter_name
+}
+
+output "job_name_prefixes" {
+  description = "Prefix of each dataset's processing and training job names (`{project}-{env}-{dataset slug}`), keyed by dataset."
+  value       = local.names.job_name_prefixes
+}
+
+output "state_machine_names" {
+  description = "Step Functions state machine names keyed by dataset, then by kind (retrain, drift)."
+  value       = local.names.state_machine_names
+}
+
+output "processing_role_name" {
+  description = "Name of the execution role of the SageMaker Processing jobs."
+  value       = local.names.processing_role_name
+}
+
 output "inference_service_name" {
   description = "Name of the inference ECS cluster, service and load balancer."
   value       = local.names.inference_service_name

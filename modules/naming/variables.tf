@@ -32,9 +32,24 @@ variable "datasets" {
     error_message = "each dataset must be lowercase letters, digits, underscores and hyphens, starting with a letter."
   }
 
-  # prodml.naming rejects any name over 63 characters (the S3 and SageMaker limit); the longest is the Glue job.
+  # prodml.naming rejects any name over 63 characters (the S3 and SageMaker limit); the longest are the Glue
+  # job and the state machines.
   validation {
-    condition     = alltrue([for dataset in var.datasets : length("${var.project}-${var.environment}-etl-${dataset}") <= 63])
+    condition = alltrue(flatten([for dataset in var.datasets : [
+      for purpose in concat(["etl-${dataset}"], [for kind in var.state_machine_kinds : "${dataset}-${kind}"]) :
+      length("${var.project}-${var.environment}-${purpose}") <= 63
+    ]]))
     error_message = "a dataset name makes a resource name longer than 63 characters; shorten the project or dataset name."
+  }
+}
+
+variable "state_machine_kinds" {
+  description = "Kinds of Step Functions state machine each dataset gets (the keys of state_machines in src/prodml/jobs/orchestration.yaml)."
+  type        = list(string)
+  default     = ["retrain", "drift"]
+
+  validation {
+    condition     = alltrue([for kind in var.state_machine_kinds : can(regex("^[a-z][a-z0-9-]*$", kind))])
+    error_message = "each state machine kind must be lowercase letters, digits and hyphens, starting with a letter."
   }
 }

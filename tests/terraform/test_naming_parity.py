@@ -12,6 +12,7 @@ import shutil
 import pytest
 
 from prodml import naming
+from prodml.jobs import orchestration_spec
 from tests.terraform.terraform_config import (
     ENVIRONMENTS,
     MODULES,
@@ -22,6 +23,8 @@ from tests.terraform.terraform_config import (
 )
 
 DATASETS = ["customer_churn", "house_prices"]
+# The state machine kinds the platform root passes (orchestration.yaml's state_machines).
+KINDS = list(orchestration_spec().state_machines)
 
 
 def evaluate_names(tmp_path, project: str, env: str, datasets: list[str]) -> tuple[int, dict | None, str]:
@@ -32,6 +35,7 @@ def evaluate_names(tmp_path, project: str, env: str, datasets: list[str]) -> tup
         f"-var=project={project}",
         f"-var=environment={env}",
         f"-var=datasets={json.dumps(datasets)}",
+        f"-var=state_machine_kinds={json.dumps(KINDS)}",
         cwd=workdir,
         stdin="jsonencode(local.names)\n",
     )
@@ -59,6 +63,21 @@ def test_hcl_names_match_python_naming(tmp_path, env):
     assert names["glue_job_names"] == {
         dataset: naming.glue_job_name(project, env, dataset) for dataset in DATASETS
     }
+    assert names["image_parameter_name"] == naming.image_parameter_name(project, env)
+    assert names["processing_role_name"] == naming.processing_role_name(project, env)
+    assert names["job_name_prefixes"] == {
+        dataset: naming.job_name_prefix(project, env, dataset) for dataset in DATASETS
+    }
+    assert names["state_machine_names"] == {
+        dataset: {kind: naming.state_machine_name(project, env, dataset, kind) for kind in KINDS}
+        for dataset in DATASETS
+    }
+    # The state machines name a run's processing jobs <job name prefix>-<step>-<run id> (States.Format in the
+    # ASL templates): the names prodml.naming.processing_job_name gives.
+    for dataset in DATASETS:
+        assert f"{names['job_name_prefixes'][dataset]}-train-1a2b3c4d" == naming.processing_job_name(
+            project, env, dataset, "train", "1a2b3c4d"
+        )
     # Terraform-only names still follow the convention.
     for key in ("access_log_bucket_name", "inference_service_name", "alerts_topic_name", "training_name"):
         assert names[key].startswith(f"{project}-{env}-"), key
@@ -72,6 +91,8 @@ def test_spot_check_against_literal_names(tmp_path):
     assert names["glue_database_name"] == "prodml_dev_catalog"
     assert names["log_group_names"]["inference"] == "/prodml-dev-inference"
     assert names["model_package_group_names"]["customer_churn"] == "prodml-dev-customer-churn"
+    assert names["state_machine_names"]["customer_churn"]["retrain"] == "prodml-dev-customer-churn-retrain"
+    assert names["image_parameter_name"] == "/prodml-dev-inference/image-uri"
 
 
 def test_name_over_63_characters_is_refused_by_both(tmp_path):
@@ -79,6 +100,17 @@ def test_name_over_63_characters_is_refused_by_both(tmp_path):
     with pytest.raises(ValueError, match="63"):
         naming.glue_job_name("prodml", "prod", long_dataset)
     code, _, stderr = evaluate_names(tmp_path, "prodml", "prod", [long_dataset])
+    assert code != 0
+    assert "longer than 63 characters" in stderr
+
+
+def test_a_state_machine_name_over_63_characters_is_refused_by_both(tmp_path):
+    # The Glue job's name fits; the retrain state machine's does not.
+    dataset = "d" * 45
+    naming.glue_job_name("prodml", "prod", dataset)
+    with pytest.raises(ValueError, match="63"):
+        naming.state_machine_name("prodml", "prod", dataset, "retrain")
+    code, _, stderr = evaluate_names(tmp_path, "prodml", "prod", [dataset])
     assert code != 0
     assert "longer than 63 characters" in stderr
 

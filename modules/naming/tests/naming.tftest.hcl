@@ -29,6 +29,16 @@ run "dev_names_follow_the_convention" {
     condition     = output.log_group_names["inference"] == "/prodml-dev-inference"
     error_message = "log group names are /{project}-{env}-{purpose}"
   }
+
+  assert {
+    condition     = output.state_machine_names["customer_churn"]["retrain"] == "prodml-dev-customer-churn-retrain"
+    error_message = "state machine names are {project}-{env}-{dataset slug}-{kind}"
+  }
+
+  assert {
+    condition     = output.image_parameter_name == "/prodml-dev-inference/image-uri"
+    error_message = "the image parameter is /{project}-{env}-inference/image-uri"
+  }
 }
 
 run "unknown_environment_is_rejected" {
