@@ -47,6 +47,9 @@ locals {
       }
     }
 
+    # prodml.naming.drift_alarm_name: the alarm on a dataset's overall DriftScore (its ALARM starts retraining).
+    drift_alarm_names = { for dataset, slug in local.dataset_slugs : dataset => "${local.name_prefix}-${slug}-drift" }
+
     # prodml.naming.processing_role_name: the execution role of every processing job.
     processing_role_name = "${local.name_prefix}-processing"
 

@@ -57,6 +57,11 @@ output "state_machine_names" {
   value       = local.names.state_machine_names
 }
 
+output "drift_alarm_names" {
+  description = "Names of the alarms on each dataset's overall DriftScore, keyed by dataset."
+  value       = local.names.drift_alarm_names
+}
+
 output "processing_role_name" {
   description = "Name of the execution role of the SageMaker Processing jobs."
   value       = local.names.processing_role_name

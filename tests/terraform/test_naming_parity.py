@@ -64,6 +64,9 @@ def test_hcl_names_match_python_naming(tmp_path, env):
         dataset: naming.glue_job_name(project, env, dataset) for dataset in DATASETS
     }
     assert names["image_parameter_name"] == naming.image_parameter_name(project, env)
+    assert names["drift_alarm_names"] == {
+        dataset: naming.drift_alarm_name(project, env, dataset) for dataset in DATASETS
+    }
     assert names["processing_role_name"] == naming.processing_role_name(project, env)
     assert names["job_name_prefixes"] == {
         dataset: naming.job_name_prefix(project, env, dataset) for dataset in DATASETS
