@@ -4,6 +4,11 @@ Only artifacts that :func:`prodml.artifact.unpack` verified against their lineag
 inputs are built by :class:`prodml.encoding.InputEncoding`, the one encoding training also fits the model
 on (derived features included), so serving cannot skew; this module never builds an input array itself.
 It must never name a column.
+
+Two ways in: :meth:`LoadedModel.predict` takes validated request rows and answers one dict a row (the
+service); :meth:`LoadedModel.score` takes encoded :class:`~prodml.encoding.ModelInputs` and answers arrays
+(batch scoring, a million rows without a dict each). Both run the same model call. :meth:`LoadedModel.explain`
+adds per-feature attributions (:mod:`.explain`), built on its first call only.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +30,7 @@ from prodml import artifact
 from prodml.contract import Contract, FeatureType, Task, parse_contract
 from prodml.encoding import InputEncoding, ModelInputs
 
+from .explain import Explainer, Explanations
 from .schema import row_model
 
 log = logging.getLogger("prodml.inference.model")
@@ -40,6 +47,15 @@ _ONNX_DTYPES = {
 
 class ModelLoadError(RuntimeError):
     """A model that must not serve: unverifiable artifact, contract mismatch, unloadable file."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A model call's answer for some rows, as arrays: the predicted label (a regressor's value) a row and,
+    for a classifier, the probabilities ``[rows, classes]`` in :attr:`LoadedModel.class_names` order."""
+
+    labels: np.ndarray
+    probabilities: np.ndarray | None
 
 
 @dataclass
@@ -67,6 +83,17 @@ class LoadedModel:
         self._onnx_casts = [
             (name, dtype) for name, _, dtype in self._onnx_inputs if dtype is not documented.get(name)
         ]
+        self._explainer: Any = None
+        self._explainer_lock = threading.Lock()
+
+    @property
+    def encoding(self) -> InputEncoding:
+        return self._encoding
+
+    @property
+    def class_names(self) -> list[str]:
+        """The classes, as text, in the order of :attr:`Scores.probabilities`' columns (empty: a regressor)."""
+        return self._class_names
 
     # ---- inputs -------------------------------------------------------------------------------------
     def model_inputs(self, rows: list[dict]) -> ModelInputs:
@@ -77,35 +104,40 @@ class LoadedModel:
 
     # ---- prediction ---------------------------------------------------------------------------------
     def predict(self, rows: list[dict]) -> list[dict]:
-        if self.backend == "onnx":
-            return self._predict_onnx(self.model_inputs(rows))
-        return self._predict_sklearn(self.model_inputs(rows))
+        return self._shape(self.score(self.model_inputs(rows)))
 
-    def _predict_onnx(self, inputs: ModelInputs) -> list[dict]:
+    def score(self, inputs: ModelInputs) -> Scores:
+        """The model's answer for encoded rows, as arrays (the one model call :meth:`predict` makes too)."""
+        if self.backend == "onnx":
+            return self._predict_onnx(inputs)
+        return self._predict_sklearn(inputs)
+
+    def _predict_onnx(self, inputs: ModelInputs) -> Scores:
         feeds = inputs.onnx_feed()  # views of the encoded arrays: no copy for the documented signature
         for name, dtype in self._onnx_casts:
             feeds[name] = feeds[name].astype(dtype)
         outputs = dict(zip(self._onnx_outputs, self._predictor.run(self._onnx_outputs, feeds), strict=True))
         if self.contract.target.task is Task.REGRESSION:
             values = outputs.get("variable", next(iter(outputs.values())))
-            return self._shape(np.asarray(values).reshape(-1), None)
+            return Scores(np.asarray(values).reshape(-1), None)
         scores = outputs.get("probabilities")
         if scores is not None and not isinstance(scores, np.ndarray):
             # A ZipMap output (one {class: probability} dict a row), should a model still carry one.
             scores = np.array([[row[c] for c in self._classes] for row in scores])
         labels = outputs.get("label", next(iter(outputs.values())))
-        return self._shape(np.asarray(labels).reshape(-1), scores)
+        return Scores(np.asarray(labels).reshape(-1), scores)
 
-    def _predict_sklearn(self, inputs: ModelInputs) -> list[dict]:
+    def _predict_sklearn(self, inputs: ModelInputs) -> Scores:
         frame = inputs.frame()  # the DataFrame training fitted the pipeline on, built by the same function
         pipeline = self._predictor
         if self.contract.target.task is Task.REGRESSION:
-            return self._shape(pipeline.predict(frame), None)
+            return Scores(np.asarray(pipeline.predict(frame)), None)
         scores = pipeline.predict_proba(frame)
         labels = np.asarray(self._classes)[scores.argmax(axis=1)]
-        return self._shape(labels, scores)
+        return Scores(labels, scores)
 
-    def _shape(self, labels: np.ndarray, scores: np.ndarray | None) -> list[dict]:
+    def _shape(self, answer: Scores) -> list[dict]:
+        labels, scores = answer.labels, answer.probabilities
         task = self.contract.target.task
         if task is Task.REGRESSION:
             return [{"prediction": v} for v in np.asarray(labels, dtype=np.float64).reshape(-1).tolist()]
@@ -125,6 +157,34 @@ class LoadedModel:
                     result["probabilities"] = dict(zip(classes, row, strict=False))
             results.append(result)
         return results
+
+    # ---- explanation --------------------------------------------------------------------------------
+    def explainer(self) -> Explainer:
+        """The model's explainer, built on the first call (slow: it loads shap and the joblib pipeline);
+        the plain prediction path never calls this."""
+        if self._explainer is None:
+            with self._explainer_lock:
+                if self._explainer is None:
+                    if self.backend == "joblib":
+                        pipeline = self._predictor
+                    else:
+                        import joblib
+
+                        pipeline = joblib.load(self.directory / artifact.MODEL_JOBLIB)
+                    self._explainer = Explainer(pipeline, self.contract, self._class_names)
+        explainer: Explainer = self._explainer
+        return explainer
+
+    def explain(self, inputs: ModelInputs, labels: np.ndarray | None = None) -> Explanations:
+        """Attributions for encoded rows (see :mod:`.explain`); ``labels`` are the served predictions."""
+        return self.explainer().explain(inputs.frame(), labels)
+
+    def explain_rows(self, rows: list[dict], results: list[dict]) -> list[dict]:
+        """One explanation dict a validated request row, of the prediction ``results`` gave it."""
+        labels = None
+        if len(self._class_names) > 2:
+            labels = np.array([str(r["prediction"]) for r in results], dtype=object)
+        return self.explain(self.model_inputs(rows), labels).as_dicts()
 
     # ---- description --------------------------------------------------------------------------------
     def describe(self) -> dict:
