@@ -57,6 +57,8 @@ locals {
     inference_service_name = "${local.name_prefix}-inference"
     alerts_topic_name      = "${local.name_prefix}-alerts"
     training_name          = "${local.name_prefix}-training"
-    network_name           = local.name_prefix
+    # The Step Functions state machines' execution logs.
+    orchestration_log_group_name = "/${local.name_prefix}-orchestration"
+    network_name                 = local.name_prefix
   }
 }

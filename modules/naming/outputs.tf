@@ -82,6 +82,11 @@ output "training_name" {
   value       = local.names.training_name
 }
 
+output "orchestration_log_group_name" {
+  description = "Name of the log group of the Step Functions state machines' executions."
+  value       = local.names.orchestration_log_group_name
+}
+
 output "network_name" {
   description = "Name of the VPC and the prefix of its subnets and endpoints."
   value       = local.names.network_name

@@ -84,6 +84,7 @@ def test_hcl_names_match_python_naming(tmp_path, env):
     # Terraform-only names still follow the convention.
     for key in ("access_log_bucket_name", "inference_service_name", "alerts_topic_name", "training_name"):
         assert names[key].startswith(f"{project}-{env}-"), key
+    assert names["orchestration_log_group_name"] == f"/{project}-{env}-orchestration"
 
 
 def test_spot_check_against_literal_names(tmp_path):
