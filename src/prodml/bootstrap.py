@@ -1,18 +1,27 @@
 """Create, idempotently, what Terraform provisions on AWS, so local runs find the same resources.
 
+Built from the same spec files Terraform reads: the Glue jobs from ``prodml/jobs/etl.yaml``; the closed
+loop's state machines from the ASL templates of ``prodml/jobs/orchestration.yaml`` (rendered with
+:func:`prodml.orchestration.state_machine_variables`, polling every
+:data:`~prodml.orchestration.EMULATOR_POLL_SECONDS` second: the only difference from AWS's), each dataset's
+drift alarm from ``prodml/jobs/monitoring.yaml`` and the EventBridge rule that starts retraining when the
+alarm goes to ALARM from ``prodml/jobs/drift_alarm_event.json``. IAM is not enforced on the emulator: roles
+are named by convention and not created.
+
 Against real AWS this is a convenience for a sandbox account and needs explicit confirmation; Terraform
 (``make apply``) is the way to provision a real environment.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from prodml import __version__, aws, naming, paths
-from prodml.jobs import etl_spec
+from prodml import __version__, aws, naming, orchestration, paths
+from prodml.jobs import etl_spec, monitoring_spec, state_machine_definition
 from prodml.registry import ModelRegistry
 from prodml.settings import Settings
 from prodml.zones import Zones
@@ -136,6 +145,104 @@ def _ensure_glue_job(glue, name: str, definition: dict) -> bool:
     return False
 
 
+def _ensure_state_machine(sfn: Any, name: str, definition: str, role_arn: str, arn: str) -> bool:
+    """Create the state machine, or bring an existing one to ``definition``."""
+    try:
+        existing = sfn.describe_state_machine(stateMachineArn=arn)
+    except sfn.exceptions.StateMachineDoesNotExist:
+        sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn, type="STANDARD")
+        return True
+    if existing["definition"] != definition or existing["roleArn"] != role_arn:
+        sfn.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=role_arn)
+    return False
+
+
+def drift_alarm_definition(settings: Settings, dataset: str) -> dict[str, Any]:
+    """The dataset's drift alarm as modules/cloudwatch defines it, from the same spec (monitoring.yaml)."""
+    spec = monitoring_spec()
+    return {
+        "AlarmName": naming.drift_alarm_name(settings.project, settings.env, dataset),
+        "AlarmDescription": f"DriftScore of the {dataset} dataset's captured requests against the serving "
+        f"model's baseline reached {spec.alarm_threshold} (a statistic at its contract threshold).",
+        "Namespace": spec.namespace,
+        "MetricName": spec.metric_name,
+        "Dimensions": spec.metric_dimensions(dataset),
+        "Statistic": spec.alarm_statistic,
+        "Period": spec.alarm_period_seconds,
+        "EvaluationPeriods": spec.alarm_evaluation_periods,
+        "ComparisonOperator": spec.alarm_comparison_operator,
+        "Threshold": spec.alarm_threshold,
+        "TreatMissingData": spec.alarm_treat_missing_data,
+    }
+
+
+def _ensure_drift_alarm(cloudwatch: Any, definition: dict[str, Any]) -> tuple[bool, str]:
+    """Put the alarm (PutMetricAlarm replaces one of the same name); whether it is new, and its ARN."""
+    name = definition["AlarmName"]
+    existed = bool(cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"])
+    cloudwatch.put_metric_alarm(**definition)
+    return not existed, cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"]
+
+
+def _ensure_retrain_rule(
+    events: Any, name: str, pattern: dict[str, Any], target_arn: str, role_arn: str, dataset: str
+) -> bool:
+    """The rule on the drift alarm's change to ALARM, with the retrain state machine as its one target."""
+    try:
+        events.describe_rule(Name=name)
+        existed = True
+    except events.exceptions.ResourceNotFoundException:
+        existed = False
+    events.put_rule(
+        Name=name,
+        EventPattern=json.dumps(pattern),
+        State="ENABLED",
+        Description=f"Retrain the {dataset} dataset's model when its drift alarm goes to ALARM.",
+    )
+    events.put_targets(Rule=name, Targets=[{"Id": "retrain", "Arn": target_arn, "RoleArn": role_arn}])
+    return not existed
+
+
+def provision_loop(settings: Settings, datasets: list[str], account_id: str) -> list[Provisioned]:
+    """Each dataset's state machines, drift alarm and the alarm's retraining rule."""
+    done: list[Provisioned] = []
+    p, e = settings.project, settings.env
+    sfn = orchestration.untyped_client("stepfunctions", settings)
+    cloudwatch = orchestration.untyped_client("cloudwatch", settings)
+    events = orchestration.untyped_client("events", settings)
+    # Roles by modules/orchestration's names (IAM is not enforced here): one per state machine, and the
+    # role the EventBridge rules start executions with.
+    triggers_role = f"arn:aws:iam::{account_id}:role/{naming.resource_name(p, e, 'orchestration-triggers')}"
+    for dataset in datasets:
+        variables = orchestration.state_machine_variables(
+            settings, dataset, account_id, poll_seconds=orchestration.EMULATOR_POLL_SECONDS
+        )
+        for kind in orchestration.KINDS:
+            name = naming.state_machine_name(p, e, dataset, kind)
+            created = _ensure_state_machine(
+                sfn,
+                name,
+                state_machine_definition(kind, variables),
+                f"arn:aws:iam::{account_id}:role/{name}",
+                orchestration.state_machine_arn(settings, dataset, kind, account_id),
+            )
+            done.append(Provisioned("state machine", name, created))
+        alarm = drift_alarm_definition(settings, dataset)
+        created, alarm_arn = _ensure_drift_alarm(cloudwatch, alarm)
+        done.append(Provisioned("drift alarm", alarm["AlarmName"], created))
+        rule = naming.resource_name(p, e, f"{dataset}-drift-retrain")
+        created = _ensure_retrain_rule(
+            events,
+            rule,
+            orchestration.drift_alarm_event_pattern(alarm_arn),
+            orchestration.state_machine_arn(settings, dataset, "retrain", account_id),
+            triggers_role,
+            dataset,
+        )
+        done.append(Provisioned("eventbridge rule", rule, created))
+    return done
+
+
 def bootstrap(settings: Settings, datasets: list[str]) -> list[Provisioned]:
     """Everything prodml needs in one account and region. Safe to run any number of times."""
     done: list[Provisioned] = []
@@ -166,6 +273,7 @@ def bootstrap(settings: Settings, datasets: list[str]) -> list[Provisioned]:
         existed = _group_exists(sm, group)
         registry.ensure_group(f"prodml models for dataset {dataset}")
         done.append(Provisioned("model package group", group, not existed))
+    done += provision_loop(settings, datasets, account_id)
     return done
 
 
