@@ -426,7 +426,7 @@ def _fake_service_app(fast_predict: bool):
         def authorised(self, key):
             return True
 
-        async def predict_one(self, body, key, request_id):
+        async def predict_one(self, body, key, request_id, explain=False):
             self.keys.append(key)
             if body != b'{"x":1}':
                 raise InvalidRequest(

@@ -2,7 +2,7 @@
 
 The key is built from the *validated* request (categories canonicalised, numbers parsed), so requests that
 differ only in spelling share an entry, and the model version is part of the key, so a swap can never serve
-the old model's answer. In-memory LRU per worker by default; Redis (shared by every worker and task) when
+the old model's answer; so is whether an explanation was asked for. In-memory LRU per worker by default; Redis (shared by every worker and task) when
 ``REDIS_URL`` is set. A cache failure is never a request failure: it counts as a miss.
 """
 
@@ -18,10 +18,12 @@ from typing import Any, Protocol
 log = logging.getLogger("prodml.inference.cache")
 
 
-def cache_key(model_version: int, features: dict[str, Any]) -> str:
+def cache_key(model_version: int, features: dict[str, Any], explain: bool = False) -> str:
+    """An answer with an explanation has a key of its own: a plain answer cached first must not be served
+    to a request that asked for the explanation (nor the bigger one to a plain request)."""
     canonical = json.dumps(features, sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
-    return f"prodml:pred:v{model_version}:{digest}"
+    return f"prodml:pred:v{model_version}{':explain' if explain else ''}:{digest}"
 
 
 class PredictionCache(Protocol):

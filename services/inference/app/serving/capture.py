@@ -1,5 +1,11 @@
 """Data capture: a sample of requests and predictions, written to the capture zone for drift detection.
 
+Every answered prediction is a candidate, whether the model computed it or the cache held it: a cache hit is
+sampled with the same coin flip and recorded with ``cache_hit: true``, so repeated requests are as present in
+the capture as in the traffic (drift computed on model calls alone would under-count them). A record is
+``{captured_at, request_id, model_version, variant, cache_hit, <contract id>, features, output}``: the
+validated features, and the prediction without any explanation.
+
 ``record`` is all the request path does: a coin flip and an append to an in-memory buffer (bounded; when
 full, records are dropped and counted rather than slowing requests). A background task writes the buffer
 as one JSON-lines object per batch, at ``<dataset>/date=YYYY-MM-DD/hour=HH/<batch>.jsonl`` in the capture

@@ -140,7 +140,7 @@ class Explainer:
     def _missing_row(self, contract: Contract) -> Any:
         import pandas as pd
 
-        row = {n: [np.nan] for n in contract.numeric_features}
+        row: dict[str, list[Any]] = {n: [np.nan] for n in contract.numeric_features}
         row.update({n: [""] for n in contract.categorical_features})
         return pd.DataFrame(row, columns=list(self.features))
 

@@ -1,7 +1,13 @@
-"""The inference service as a library: validate, route to a variant, consult the cache, predict, capture.
+"""The inference service as a library: validate, route to a variant, consult the cache, predict, explain,
+capture.
 
 The FastAPI routes are thin shells over :class:`InferenceService`; everything here is importable and
 testable without HTTP. Its lifecycle (``start``/``stop``) is driven by the app's lifespan.
+
+An explanation (``explain=True``) is computed after the prediction, in a thread (the first one builds the
+model's explainer: :meth:`app.serving.model.LoadedModel.explainer`), and cached with it under a key of its
+own, so a cache hit never drops one and a plain request never waits for one. Cache hits are captured like
+model answers (sampled alike, marked ``cache_hit``), so the capture is not biased against repeated requests.
 """
 
 from __future__ import annotations
@@ -220,7 +226,9 @@ class InferenceService:
         return choose(champion, self.store.challenger, self.settings.canary_fraction, key)
 
     # ---- prediction ---------------------------------------------------------------------------------
-    async def predict_one(self, body: bytes, key: str | None, request_id: str | None) -> Prediction:
+    async def predict_one(
+        self, body: bytes, key: str | None, request_id: str | None, explain: bool = False
+    ) -> Prediction:
         model, variant = self._pick(key)
         try:
             row = model.request_model.model_validate_json(body).model_dump()
@@ -229,14 +237,19 @@ class InferenceService:
         row_id = row.pop(model.contract.id, None)
         version = str(model.version)
         cache = self.cache
-        ckey = cache_key(model.version, row) if cache is not None else ""
+        ckey = cache_key(model.version, row, explain) if cache is not None else ""
         if cache is not None:
             hit = cache.get_now(ckey) if isinstance(cache, MemoryCache) else await cache.get(ckey)
             telemetry.TALLY.count(telemetry.CACHE, ("hit" if hit is not None else "miss", variant))
             if hit is not None:
                 telemetry.TALLY.count(telemetry.PREDICTIONS, (version, variant))
+                if self.capture.sampled():
+                    self._capture(model, variant, [row], [hit], [row_id], request_id, cache_hit=True)
                 return Prediction(hit, model, variant, True)
         result = await self.batcher.predict(model, row)
+        if explain:
+            (explanation,) = await asyncio.to_thread(model.explain_rows, [row], [result])
+            result = {**result, "explanation": explanation}
         telemetry.TALLY.count(telemetry.PREDICTIONS, (version, variant))
         if cache is not None:
             if isinstance(cache, MemoryCache):
@@ -247,7 +260,9 @@ class InferenceService:
             self._capture(model, variant, [row], [result], [row_id], request_id)
         return Prediction(result, model, variant, False)
 
-    async def predict_batch(self, body: bytes, key: str | None, request_id: str | None) -> Prediction:
+    async def predict_batch(
+        self, body: bytes, key: str | None, request_id: str | None, explain: bool = False
+    ) -> Prediction:
         model, variant = self._pick(key)
         batch = self._batch_models.get(model.version)
         if batch is None:
@@ -260,6 +275,9 @@ class InferenceService:
             raise InvalidRequest(describe_errors(exc), model, variant) from None
         ids = [r.pop(model.contract.id, None) for r in rows]
         results = model.predict(rows)
+        if explain:
+            explanations = await asyncio.to_thread(model.explain_rows, rows, results)
+            results = [{**r, "explanation": e} for r, e in zip(results, explanations, strict=True)]
         telemetry.TALLY.count(telemetry.PREDICTIONS, (str(model.version), variant), len(rows))
         if self.capture.sampled():
             self._capture(model, variant, rows, results, ids, request_id)
@@ -273,6 +291,8 @@ class InferenceService:
         results: list[dict],
         ids: list[Any],
         request_id: str | None,
+        *,
+        cache_hit: bool = False,
     ) -> None:
         at = datetime.now(UTC).isoformat()
         id_column = model.contract.id
@@ -284,9 +304,11 @@ class InferenceService:
                     "request_id": request_id,
                     "model_version": model.version,
                     "variant": variant,
+                    "cache_hit": cache_hit,
                     id_column: row_id,
                     "features": row,
-                    "output": result,
+                    # The prediction; an explanation, if one was asked for, is not captured.
+                    "output": {k: v for k, v in result.items() if k != "explanation"},
                 }
                 for row, result, row_id in zip(rows, results, ids, strict=True)
             ],

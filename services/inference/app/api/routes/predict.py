@@ -1,15 +1,22 @@
 """Predictions. The body is validated against the serving model's own contract-generated request model
 (see :mod:`app.serving.schema`), so the routes read raw bytes and let the service parse them; the OpenAPI
-request schema is filled in from the same model by ``app.main``."""
+request schema is filled in from the same model by ``app.main``.
+
+``?explain=true`` adds each prediction's explanation (:mod:`app.serving.explain`), on ``/predict`` and on
+``/predict/batch`` alike (one a row there). The query is read here, by :func:`explain_requested`, on the
+middleware's fast path and the FastAPI route alike, so both refuse the same values the same way: only
+``true`` or ``false``, given at most once (a 422 naming ``query.explain``, before any model is consulted).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ...core.errors import ErrorResponse, error_payload
 from ...serving.service import InvalidRequest, NotReady, Prediction
@@ -24,10 +31,55 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+EXPLAIN = "explain"
+EXPLAIN_PARAMETER = {
+    "name": EXPLAIN,
+    "in": "query",
+    "required": False,
+    "schema": {"type": "boolean", "default": False},
+    "description": "Add each prediction's explanation: per-feature attributions (keyed by the contract's "
+    "model features) that sum, with the base value, to the prediction's margin.",
+}
+
+
+class BadQuery(ValueError):
+    """A query parameter this API takes, given a value it does not (answered 422 like a bad body)."""
+
+    def __init__(self, reason: str):
+        super().__init__("query does not match the API")
+        self.details = [{"field": f"query.{EXPLAIN}", "reason": reason, "type": "bool_parsing"}]
+
+
+def explain_requested(query_string: bytes) -> bool:
+    """Whether ``?explain=true`` was asked for; :class:`BadQuery` for any value but ``true`` or ``false``."""
+    if not query_string:
+        return False
+    given = [v for k, v in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True) if k == EXPLAIN]
+    if not given:
+        return False
+    if len(given) > 1:
+        raise BadQuery("given more than once")
+    if given[0] not in ("true", "false"):
+        raise BadQuery("must be true or false")
+    return given[0] == "true"
+
+
+class Explanation(BaseModel):
+    output: Literal["log_odds", "probability", "value"] = Field(
+        description="What the margin is: log_odds (gradient boosting, logistic regression), probability "
+        "(random forest classifier), value (regressors)."
+    )
+    base_value: float
+    margin: float = Field(description="The explained model's output: base_value + sum(attributions).")
+    attributions: dict[str, float] = Field(description="Each model feature's share of the margin.")
+    class_: str | None = Field(default=None, alias="class", description="The class explained (classifiers).")
+
+
 class PredictionOut(BaseModel):
     prediction: Any
     probability: float | None = None
     probabilities: dict[str, float] | None = None
+    explanation: Explanation | None = None
 
 
 class PredictResponse(PredictionOut):
@@ -59,8 +111,8 @@ def render_prediction(prediction: Prediction, extra: dict[str, Any]) -> tuple[by
     return orjson.dumps(body), headers
 
 
-def render_failure(exc: InvalidRequest | NotReady, request_id: str | None) -> tuple[int, bytes]:
-    if isinstance(exc, InvalidRequest):
+def render_failure(exc: InvalidRequest | NotReady | BadQuery, request_id: str | None) -> tuple[int, bytes]:
+    if isinstance(exc, InvalidRequest | BadQuery):
         return 422, error_payload("validation_error", str(exc), request_id, exc.details)
     return 503, error_payload(exc.code, str(exc), request_id)
 
@@ -88,8 +140,9 @@ async def predict_fast(
     """``POST /predict`` for the middleware's fast path: the same service call and the same bytes as
     :func:`predict` below, without FastAPI's routing, dependency resolution and Response objects."""
     try:
-        prediction = await service.predict_one(body, key, request_id)
-    except (InvalidRequest, NotReady) as exc:
+        explain = explain_requested(scope.get("query_string", b""))
+        prediction = await service.predict_one(body, key, request_id, explain)
+    except (InvalidRequest, NotReady, BadQuery) as exc:
         label(scope, exc)
         status, payload = render_failure(exc, request_id)
         return status, payload, {}
@@ -104,7 +157,7 @@ def _answer(request: Request, prediction: Prediction, extra: dict[str, Any]) -> 
     return Response(body, media_type="application/json", headers=headers)
 
 
-def _failure(request: Request, exc: InvalidRequest | NotReady) -> Response:
+def _failure(request: Request, exc: InvalidRequest | NotReady | BadQuery) -> Response:
     label(request.scope, exc)
     status, body = render_failure(exc, request.scope.get("prodml_request_id"))
     return Response(body, status_code=status, media_type="application/json")
@@ -115,14 +168,15 @@ def _failure(request: Request, exc: InvalidRequest | NotReady) -> Response:
     summary="Predict one row",
     response_model=PredictResponse,
     responses=ERRORS,
-    openapi_extra={"x-prodml-body": "row"},
+    openapi_extra={"x-prodml-body": "row", "parameters": [EXPLAIN_PARAMETER]},
 )
 async def predict(request: Request, service: ServiceDep) -> Response:
     request_id = request.scope.get("prodml_request_id")
     key = request.headers.get(service.settings.canary_key_header)
     try:
-        prediction = await service.predict_one(await request.body(), key, request_id)
-    except (InvalidRequest, NotReady) as exc:
+        explain = explain_requested(request.scope.get("query_string", b""))
+        prediction = await service.predict_one(await request.body(), key, request_id, explain)
+    except (InvalidRequest, NotReady, BadQuery) as exc:
         return _failure(request, exc)
     return _answer(request, prediction, {"cached": prediction.cached, "request_id": request_id})
 
@@ -132,13 +186,14 @@ async def predict(request: Request, service: ServiceDep) -> Response:
     summary="Predict many rows at once (vectorised; at most PRODML_MAX_BATCH_ROWS)",
     response_model=BatchResponse,
     responses=ERRORS,
-    openapi_extra={"x-prodml-body": "batch"},
+    openapi_extra={"x-prodml-body": "batch", "parameters": [EXPLAIN_PARAMETER]},
 )
 async def predict_batch(request: Request, service: ServiceDep) -> Response:
     request_id = request.scope.get("prodml_request_id")
     key = request.headers.get(service.settings.canary_key_header)
     try:
-        prediction = await service.predict_batch(await request.body(), key, request_id)
-    except (InvalidRequest, NotReady) as exc:
+        explain = explain_requested(request.scope.get("query_string", b""))
+        prediction = await service.predict_batch(await request.body(), key, request_id, explain)
+    except (InvalidRequest, NotReady, BadQuery) as exc:
         return _failure(request, exc)
     return _answer(request, prediction, {"request_id": request_id})
