@@ -216,6 +216,34 @@ class Quality(_Strict):
     duplicate_id_policy: Literal["keep_last", "keep_first"] = "keep_last"
 
 
+class FeatureDriftThresholds(_Strict):
+    """One feature's own drift thresholds; an unset one is the contract-wide value."""
+
+    psi_threshold: float | None = Field(default=None, gt=0)
+    ks_threshold: float | None = Field(default=None, gt=0, le=1)
+
+
+class DriftThresholds(_Strict):
+    """When drift detection (prodml.monitoring) calls a feature drifted: PSI (every feature) at or above
+    ``psi_threshold``, or the KS statistic (numeric features) at or above ``ks_threshold``. A window with
+    fewer than ``min_rows`` rows is "insufficient_data", never drift: below ~1000 rows the KS statistic's own
+    sampling noise (1.36/sqrt(n) at 95%, 0.043 at 1000 rows) comes close to a 0.1 threshold. ``features``
+    overrides either threshold for a model feature, by name."""
+
+    psi_threshold: float = Field(default=0.2, gt=0)
+    ks_threshold: float = Field(default=0.1, gt=0, le=1)
+    min_rows: int = Field(default=1000, ge=1)
+    features: dict[str, FeatureDriftThresholds] = Field(default_factory=dict)
+
+    def psi(self, feature: str) -> float:
+        own = self.features.get(feature)
+        return own.psi_threshold if own and own.psi_threshold is not None else self.psi_threshold
+
+    def ks(self, feature: str) -> float:
+        own = self.features.get(feature)
+        return own.ks_threshold if own and own.ks_threshold is not None else self.ks_threshold
+
+
 class Contract(_Strict):
     name: ColumnName
     version: int = Field(ge=1)
@@ -226,6 +254,8 @@ class Contract(_Strict):
     derived: list[Derived] = Field(default_factory=list)
     split: Split
     quality: Quality = Quality()
+    # Monitoring settings, not part of the model: left out of the fingerprint (see there).
+    drift: DriftThresholds = DriftThresholds()
 
     @model_validator(mode="before")
     @classmethod
@@ -253,6 +283,15 @@ class Contract(_Strict):
                 raise ValueError(
                     f"derived feature {d.name!r}: source {d.source!r} is not a timestamp feature"
                 )
+        model_features = set(self.model_features)
+        for name, own in self.drift.features.items():
+            if name not in model_features:
+                raise ValueError(
+                    f"drift.features: {name!r} is not a model feature "
+                    f"(model features: {', '.join(self.model_features)})"
+                )
+            if own.ks_threshold is not None and name not in self.numeric_features:
+                raise ValueError(f"drift.features.{name}: ks_threshold applies to numeric features only")
         return self
 
     # ---- views every stage derives from -------------------------------------------------------------
@@ -298,12 +337,21 @@ class Contract(_Strict):
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of the canonical contract: lineage records it, serving checks it."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """sha256 of the canonical contract: lineage records it, serving checks it, ETL's dataset version id
+        hashes it. The ``drift`` thresholds are left out: they say when to alarm, not what a model or a
+        dataset is, so tuning them never orphans a trained model or mints a new dataset version (and a
+        contract that sets none keeps the fingerprint it had before the section existed)."""
+        canonical = json.dumps(
+            self.model_dump(mode="json", exclude={"drift"}), sort_keys=True, separators=(",", ":")
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
+        # A contract that sets no drift thresholds is written as it was read, without the defaults.
+        exclude = {"drift"} if self.drift == DriftThresholds() else None
+        return yaml.safe_dump(
+            self.model_dump(mode="json", exclude_none=True, exclude=exclude), sort_keys=False
+        )
 
 
 def canonical_category(value: str) -> str:

@@ -15,8 +15,15 @@ model artifact; serving and drift detection read it. Its schema (``schema_versio
           "min": float, "max": float, "mean": float, "std": float,      # exact, over every train row
           "quantiles": {"0.01": float, "0.05": ..., "0.5": ..., "0.99": float},   # on the sample
           "histogram": {"bin_edges": [float, ...],   # deciles of the sample, outer edges the exact min/max
-                        "counts": [int, ...]}        # exact counts over every train row; len = edges - 1;
+                        "counts": [int, ...]},       # exact counts over every train row; len = edges - 1;
                                                      # bins are [e_i, e_i+1), the last one closed
+          # Added later, so a reader must expect profiles without them (drift falls back to the above):
+          "quantile_grid": [float, ...],  # 101 quantiles of the sample at 0, 0.01, ..., 1; first and last
+                                          # the exact min/max (drift's KS baseline CDF)
+          "bins": {"edges": [float, ...],   # the distinct deciles of the sample
+                   "counts": [int, ...]}    # exact counts over every train row; len = edges + 1; bins are
+                                            # (-inf, e_0), [e_0, e_1), ..., [e_last, +inf): a value equal to
+                                            # the max gets a bin of its own, so 0/1 features keep two bins
         }
       },
       "categorical": {                    # contract.categorical_features
@@ -27,8 +34,8 @@ model artifact; serving and drift detection read it. Its schema (``schema_versio
       "target": {"name": str, "type": "bool" | "category" | "float", ... as a numeric or categorical entry}
     }
 
-A numeric feature with no non-null train value has ``min``/``max``/``mean``/``std`` null, empty quantiles
-and an empty histogram.
+A numeric feature with no non-null train value has ``min``/``max``/``mean``/``std`` null, empty quantiles,
+an empty histogram and quantile grid, and one open bin counting 0.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from prodml.contract import Contract, FeatureType
 SCHEMA_VERSION = 1
 QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 HISTOGRAM_BINS = 10
+QUANTILE_GRID_STEPS = 100  # quantile_grid: the quantiles at 0, 1/100, ..., 1
 SAMPLE_ROWS = 200_000
 
 
@@ -195,20 +203,34 @@ class BaselineProfiler:
         entry.pop("counts", None), entry.pop("frequencies", None), entry.pop("type", None)
         x = self._sample[name][~np.isnan(self._sample[name])]
         if not len(x):
-            return entry | {"quantiles": {}, "histogram": {"bin_edges": [], "counts": []}}
+            return entry | {
+                "quantiles": {},
+                "histogram": {"bin_edges": [], "counts": []},
+                "quantile_grid": [],
+                "bins": {"edges": [], "counts": [0]},
+            }
         quantiles = np.quantile(x, QUANTILES)
         entry["quantiles"] = {str(q): float(quantiles[i]) for i, q in enumerate(QUANTILES)}
+        grid = np.quantile(x, np.linspace(0, 1, QUANTILE_GRID_STEPS + 1))
+        grid[0], grid[-1] = entry["min"], entry["max"]
         inner = np.quantile(x, np.linspace(0, 1, HISTOGRAM_BINS + 1)[1:-1])
         edges = np.unique(np.concatenate([[entry["min"]], inner, [entry["max"]]]))
         if len(edges) == 1:
             edges = np.array([edges[0], edges[0]])
+        bin_edges = np.unique(inner)
         counts = np.zeros(len(edges) - 1, dtype=np.int64)
+        bin_counts = np.zeros(len(bin_edges) + 1, dtype=np.int64)
         for path in train_files:
             for batch in pq.ParquetFile(path).iter_batches(columns=[name], batch_size=262_144):
                 values = _as_float(batch.column(0))
                 values = values[~np.isnan(values)]
                 counts += np.histogram(values, bins=edges)[0]
+                bin_counts += np.bincount(
+                    np.searchsorted(bin_edges, values, side="right"), minlength=len(bin_counts)
+                )
         entry["histogram"] = {"bin_edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+        entry["quantile_grid"] = [float(v) for v in grid]
+        entry["bins"] = {"edges": [float(e) for e in bin_edges], "counts": [int(c) for c in bin_counts]}
         return entry
 
     def _categorical_entry(self, name: str) -> dict:
