@@ -296,16 +296,30 @@ def record_image(settings: Settings) -> dict[str, str]:
     except ecr.exceptions.ImageNotFoundException:
         found = []
     if found:
-        return {
-            "repository": repository,
-            "tag": tag,
-            "digest": found[0]["imageDigest"],
-            "pushed": "no (tag exists)",
-        }
-    image = ecr.put_image(
-        repositoryName=repository,
-        imageManifest=manifest,
-        imageManifestMediaType="application/vnd.oci.image.manifest.v1+json",
-        imageTag=tag,
-    )["image"]
-    return {"repository": repository, "tag": tag, "digest": image["imageId"]["imageDigest"], "pushed": "yes"}
+        image_digest, pushed = found[0]["imageDigest"], "no (tag exists)"
+    else:
+        image = ecr.put_image(
+            repositoryName=repository,
+            imageManifest=manifest,
+            imageManifestMediaType="application/vnd.oci.image.manifest.v1+json",
+            imageTag=tag,
+        )["image"]
+        image_digest, pushed = image["imageId"]["imageDigest"], "yes"
+    uri = record_image_parameter(settings, repository, image_digest)
+    return {"repository": repository, "tag": tag, "digest": image_digest, "pushed": pushed, "image_uri": uri}
+
+
+def record_image_parameter(settings: Settings, repository: str, digest: str) -> str:
+    """Point the platform image parameter (naming.image_parameter_name), which the processing jobs' state
+    machines read, at ``repository@digest``, as the deploy workflow does after a push; the image URI."""
+    account = aws.client("sts", settings).get_caller_identity()["Account"]
+    uri = f"{account}.dkr.ecr.{settings.region}.amazonaws.com/{repository}@{digest}"
+    ssm = aws.client("ssm", settings)  # type: ignore[call-overload]  # no typed overload for ssm
+    ssm.put_parameter(
+        Name=naming.image_parameter_name(settings.project, settings.env),
+        Value=uri,
+        Type="String",
+        Overwrite=True,
+        Description="The platform image (the inference image) every processing job runs.",
+    )
+    return uri
