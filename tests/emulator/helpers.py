@@ -4,6 +4,7 @@ emulator's executor to finish them."""
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import time
 import zipfile
@@ -12,6 +13,7 @@ from prodml import aws
 
 GLUE_DONE = {"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR"}
 TRAINING_DONE = {"Completed", "Failed", "Stopped"}
+PROCESSING_DONE = {"Completed", "Failed", "Stopped"}
 
 
 def put(settings, bucket: str, key: str, body: bytes) -> str:
@@ -77,3 +79,31 @@ def log_lines(logs, group: str, stream_prefix: str) -> list[str]:
         )["events"]
         lines += [e["message"] for e in events]
     return lines
+
+
+def ecr_image(settings, repository: str = "prodml-test-platform", tag: str = "v1") -> str:
+    """An image in the emulator's ECR (a manifest with no layers, as `prodml image record` writes); its URI."""
+    ecr = aws.client("ecr", settings)
+    uri = ecr.create_repository(repositoryName=repository)["repository"]["repositoryUri"]
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": "sha256:" + "ab" * 32,
+            "size": 0,
+        },
+        "layers": [],
+    }
+    ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)
+    return f"{uri}:{tag}"
+
+
+def wait_processing(sm, name: str, timeout: float = 60, until=PROCESSING_DONE) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = sm.describe_processing_job(ProcessingJobName=name)
+        if described["ProcessingJobStatus"] in until:
+            return described
+        time.sleep(0.1)
+    raise AssertionError(f"{name} still {described['ProcessingJobStatus']} after {timeout}s")

@@ -1,10 +1,11 @@
-"""The job executor: runs the Glue job runs and SageMaker training jobs that the emulator records, with
-AWS's contract, inside the emulator's process.
+"""The job executor: runs the Glue job runs, SageMaker training jobs and SageMaker Processing jobs that the
+emulator records, with AWS's contract, inside the emulator's process.
 
 It watches moto's backends (see :mod:`prodml.emulator.moto_hooks`) for runs that are still pending and
-hands each to its runner (:mod:`prodml.emulator.glue`, :mod:`prodml.emulator.sagemaker`) on a worker
-thread. A runner reaches AWS only through boto3 at the emulator's own URL (S3, CloudWatch Logs), like the
-job itself, and reports its outcome by setting the fields AWS would on moto's objects.
+hands each to its runner (:mod:`prodml.emulator.glue`, :mod:`prodml.emulator.sagemaker`,
+:mod:`prodml.emulator.processing`) on a worker thread. A runner reaches AWS only through boto3 at the
+emulator's own URL (S3, CloudWatch Logs, ECR), like the job itself, and reports its outcome by setting the
+fields AWS would on moto's objects.
 
 Stopped (``prodml emulator executor stop``, or ``prodml emulator up --no-executor``), it runs nothing:
 runs stay ``STARTING`` / ``InProgress`` until it starts again. It never executes a job twice.
@@ -78,7 +79,7 @@ class JobExecutor:
 
     # ---- the loop ---------------------------------------------------------------------------------------
     def _loop(self) -> None:
-        from prodml.emulator import glue, sagemaker
+        from prodml.emulator import glue, processing, sagemaker
 
         while not self._stop.wait(POLL_SECONDS):
             if not self._running.is_set():
@@ -93,6 +94,11 @@ class JobExecutor:
                     key = f"training/{job.arn}/{job.creation_time.isoformat()}"
                     label = f"training {job.training_job_name}"
                     self._claim(key, label, account_id, region, sagemaker.run, job)
+            for account_id, region, job in moto_hooks.processing_jobs():
+                if job.processing_job_status == "InProgress":
+                    key = f"processing/{job.arn}/{job.creation_time.isoformat()}"
+                    label = f"processing {job.processing_job_name}"
+                    self._claim(key, label, account_id, region, processing.run, job)
 
     def _claim(
         self, key: str, label: str, account_id: str, region: str, runner: Callable[..., None], *args: Any

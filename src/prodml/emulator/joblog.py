@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from prodml.emulator.executor import JobContext
 
 _FLUSH_SECONDS = 0.5
 _MAX_BATCH = 1000
+_CANCEL_POLL = 0.2  # how soon a cancelled job's process is killed
 # Every job process running now: each in its own session (so a timeout kills its whole tree), so the
 # emulator ends them itself when it stops (terminate_all) rather than leaving orphans.
 _RUNNING: set[subprocess.Popen[str]] = set()
@@ -36,7 +38,7 @@ def terminate_all() -> int:
     return len(running)
 
 
-def client(context: JobContext, service: Literal["s3", "logs"]) -> Any:
+def client(context: JobContext, service: Literal["s3", "logs", "ecr", "cloudwatch", "events"]) -> Any:
     return boto3.session.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name=context.region
     ).client(service, endpoint_url=context.endpoint_url, config=Config(retries={"max_attempts": 5}))
@@ -61,6 +63,13 @@ def job_environment(context: JobContext, extra: dict[str, str]) -> dict[str, str
     )
     env.update(extra)
     return env
+
+
+def with_own_python(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with this process's Python environment first on PATH, so ``python`` and ``prodml`` in a job's
+    command line are the project's (as they are the image's own inside the platform image)."""
+    bin_dir = str(Path(sys.executable).parent)  # not resolved: a venv's bin holds the symlink, not the base
+    return {**env, "PATH": os.pathsep.join(p for p in (bin_dir, env.get("PATH", "")) if p)}
 
 
 class LogStream:
@@ -106,9 +115,10 @@ def run_process(
     stdout: list[Callable[[str], None]],
     stderr: list[Callable[[str], None]] | None = None,
     timeout: float | None = None,
+    cancel: threading.Event | None = None,
 ) -> int | None:
     """Run ``argv``; every output line goes to the sinks as it comes. Returns the exit code, or None when
-    ``timeout`` seconds passed and the process was killed."""
+    ``timeout`` seconds passed or ``cancel`` was set, and the process (its whole session) was killed."""
     process = subprocess.Popen(
         argv,
         cwd=cwd,
@@ -129,12 +139,22 @@ def run_process(
         pumps.append(threading.Thread(target=_pump, args=(process.stderr, stderr), daemon=True))
     for pump in pumps:
         pump.start()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    code: int | None = None
     try:
-        code: int | None = process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        code = None
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                code = process.wait(
+                    timeout=left if cancel is None else min(_CANCEL_POLL, left or _CANCEL_POLL)
+                )
+                break
+            except subprocess.TimeoutExpired:
+                if (deadline is not None and time.monotonic() >= deadline) or (cancel and cancel.is_set()):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+                    break
     finally:
         with _RUNNING_LOCK:
             _RUNNING.discard(process)

@@ -1,26 +1,39 @@
-"""The few places where prodml reaches into moto's in-process backends, so the executor can run jobs.
+"""The few places where prodml reaches into moto's in-process backends, so the executor can run jobs and
+Step Functions can run state machines.
 
-moto records a Glue job run or a SageMaker training job and declares it finished at once. The executor
-needs them to stay pending until it has run them, and then to carry what AWS reports: a run's
-``ErrorMessage`` and ``ExecutionTime``, a training job's own ``MetricDefinitions``, ``FailureReason`` and
-``FinalMetricDataList`` (the runners, :mod:`prodml.emulator.glue` and :mod:`prodml.emulator.sagemaker`,
-set those as plain attributes on moto's objects). moto also lacks Glue's ``UpdateJob``, which
-``prodml ship`` calls to point a job at released code; it is added here with AWS's semantics (the
-``JobUpdate`` replaces the definition). Every patch of moto's code is in this file, and moto is pinned to
-the minor version these hooks were written against (pyproject's ``local`` extra);
+moto records a Glue job run, a SageMaker training job or a SageMaker Processing job and declares it
+finished at once. The executor needs them to stay pending until it has run them, and then to carry what AWS
+reports: a run's ``ErrorMessage`` and ``ExecutionTime``, a training job's own ``MetricDefinitions``,
+``FailureReason`` and ``FinalMetricDataList``, a processing job's ``Environment``, ``ProcessingResources``,
+``ProcessingStartTime``, ``ExitMessage`` and ``FailureReason`` (the runners, :mod:`prodml.emulator.glue`,
+:mod:`prodml.emulator.sagemaker` and :mod:`prodml.emulator.processing`, set those as plain attributes on
+moto's objects). moto also lacks Glue's ``UpdateJob``, which ``prodml ship`` calls to point a job at
+released code; it is added here with AWS's semantics (the ``JobUpdate`` replaces the definition).
+
+Step Functions: :func:`execute_state_machines` turns on moto's ASL interpreter and mends what keeps the
+team's definitions from running on it (see there). Every patch of moto's code is in this file, and moto is
+pinned to the minor version these hooks were written against (pyproject's ``local`` extra);
 ``tests/emulator/test_moto_hooks.py`` fails first if an upgrade moves them.
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
+import inspect
+import os
+import textwrap
+import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.glue import models as glue_models
 from moto.glue import responses as glue_responses
+from moto.sagemaker import exceptions as sagemaker_exceptions
 from moto.sagemaker import models as sagemaker_models
+from moto.sagemaker import responses as sagemaker_responses
 
 # What AWS reports and moto does not, set by the executor on moto's own objects.
 GLUE_LOG_GROUP = "/aws-glue/python-jobs"
@@ -111,6 +124,220 @@ def install() -> None:
 
     sagemaker_models.SageMakerModelBackend.create_training_job = create_training_job  # type: ignore[method-assign]  # a patch of moto's class
 
+    _install_processing_jobs()
+
+
+# ---- SageMaker Processing jobs --------------------------------------------------------------------------
+# Held while a processing job's status moves between InProgress, Stopping and Stopped, so StopProcessingJob
+# and the runner starting the job never both decide what happens to it.
+PROCESSING_LOCK = threading.Lock()
+_PROCESSING_DONE = ("Completed", "Failed", "Stopped")
+
+
+def _install_processing_jobs() -> None:
+    """moto records a processing job ``Completed`` at creation and drops ``Environment`` and
+    ``ProcessingResources``; AWS keeps both and starts the job ``InProgress``. The runner
+    (:mod:`prodml.emulator.processing`) sets ``processing_start_time``, ``exit_message``, ``failure_reason``
+    and the end time as AWS reports them."""
+    original_create = sagemaker_models.SageMakerModelBackend.create_processing_job
+
+    @functools.wraps(original_create)
+    def create_processing_job(
+        self: Any,
+        *args: Any,
+        environment: dict[str, str] | None = None,
+        processing_resources: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        name = kwargs["processing_job_name"]
+        if name in self.processing_jobs:
+            raise sagemaker_exceptions.ResourceInUseException(
+                "Job name must be unique within an AWS account and region, and a job with this name already "
+                f"exists ({self.processing_jobs[name].arn})"
+            )
+        job: Any = original_create(self, *args, **kwargs)  # Any: gains the attributes AWS reports
+        job.environment = environment or None
+        job.processing_resources = processing_resources
+        job.processing_start_time = None
+        job.processing_end_time = None
+        job.exit_message = None
+        job.failure_reason = None
+        job.processing_job_status = "InProgress"  # last: the executor claims it from here on
+        return job
+
+    sagemaker_models.SageMakerModelBackend.create_processing_job = create_processing_job  # type: ignore[method-assign]  # a patch of moto's class
+
+    # moto's response passes only the parameters its model has; this one passes the two it drops as well.
+    def create_processing_job_response(self: Any) -> ActionResult:
+        job = self.sagemaker_backend.create_processing_job(
+            app_specification=self._get_param("AppSpecification"),
+            experiment_config=self._get_param("ExperimentConfig"),
+            network_config=self._get_param("NetworkConfig"),
+            processing_inputs=self._get_param("ProcessingInputs"),
+            processing_job_name=self._get_param("ProcessingJobName"),
+            processing_output_config=self._get_param("ProcessingOutputConfig"),
+            role_arn=self._get_param("RoleArn"),
+            stopping_condition=self._get_param("StoppingCondition"),
+            tags=self._get_param("Tags"),
+            environment=self._get_param("Environment"),
+            processing_resources=self._get_param("ProcessingResources"),
+        )
+        return ActionResult({"ProcessingJobArn": job.arn})
+
+    sagemaker_responses.SageMakerResponse.create_processing_job = create_processing_job_response  # type: ignore[method-assign]  # a patch of moto's class
+
+    # DescribeProcessingJob's shape (moto's echoes every attribute, Tags included, and no start time).
+    def response_object(self: Any) -> dict[str, Any]:
+        described = {
+            "ProcessingInputs": self.processing_inputs,
+            "ProcessingOutputConfig": self.processing_output_config,
+            "ProcessingJobName": self.processing_job_name,
+            "ProcessingResources": getattr(self, "processing_resources", None),
+            "StoppingCondition": self.stopping_condition,
+            "AppSpecification": self.app_specification,
+            "Environment": getattr(self, "environment", None),
+            "NetworkConfig": self.network_config,
+            "RoleArn": self.role_arn,
+            "ExperimentConfig": self.experiment_config,
+            "ProcessingJobArn": self.arn,
+            "ProcessingJobStatus": self.processing_job_status,
+            "ExitMessage": getattr(self, "exit_message", None),
+            "FailureReason": getattr(self, "failure_reason", None),
+            "ProcessingEndTime": self.processing_end_time,
+            "ProcessingStartTime": getattr(self, "processing_start_time", None),
+            "LastModifiedTime": self.last_modified_time,
+            "CreationTime": self.creation_time,
+        }
+        return {key: value for key, value in described.items() if value not in (None, [], {})}
+
+    sagemaker_models.FakeProcessingJob.response_object = property(response_object)  # type: ignore[method-assign,assignment]  # a patch of moto's class
+
+    # StopProcessingJob: InProgress → Stopping (the runner kills the container, then Stopped); a job the
+    # executor has not started yet is Stopped at once. AWS refuses to stop a job that has ended.
+    def stop_processing_job(self: Any, processing_job_name: str) -> None:
+        job = self.processing_jobs.get(processing_job_name)
+        if job is None:
+            arn = sagemaker_models.FakeProcessingJob.arn_formatter(
+                processing_job_name, self.account_id, self.region_name
+            )
+            raise sagemaker_exceptions.ValidationError(message=f"Could not find processing job '{arn}'.")
+        from moto.core.utils import utcnow
+
+        with PROCESSING_LOCK:
+            if job.processing_job_status in _PROCESSING_DONE:
+                raise sagemaker_exceptions.ValidationError(
+                    message=f"The job {processing_job_name} has already reached a terminal state "
+                    f"({job.processing_job_status}) and cannot be stopped."
+                )
+            job.last_modified_time = utcnow()
+            if getattr(job, "processing_start_time", None) is None:
+                job.processing_end_time = job.last_modified_time
+                job.processing_job_status = "Stopped"
+            else:
+                job.processing_job_status = "Stopping"
+
+    sagemaker_models.SageMakerModelBackend.stop_processing_job = stop_processing_job  # type: ignore[method-assign]  # a patch of moto's class
+
+
+def execute_state_machines(port: int) -> None:
+    """Have moto's Step Functions run executions with its ASL interpreter (LocalStack's), whose tasks call
+    services through boto3 at ``http://localhost:$MOTO_PORT``: this server (``localhost`` reaches the
+    127.0.0.1 bind). Without it, moto records an execution and never runs it. Also mended here:
+
+    - a ``.sync`` task of a service without task tokens (``glue:startJobRun.sync``) always failed;
+    - task results carried boto3's datetimes, which broke DescribeExecution; they are ISO 8601 strings;
+    - StartExecution without a name got the name ``None``; it gets a UUID, as on AWS.
+    """
+    from moto.core.config import default_user_config
+
+    os.environ["MOTO_PORT"] = str(port)
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
+    _guard_sync_tasks()
+    _json_task_results()
+    from moto.stepfunctions.parser import models as sfn_models
+
+    original_start = sfn_models.StepFunctionsParserBackend.start_execution
+    if getattr(original_start, "_prodml_named", False):
+        return
+
+    # StartExecution without a name: AWS names the execution with a UUID; moto names it "None" (and then
+    # returns that first execution again for every later unnamed start with the same input).
+    @functools.wraps(original_start)
+    def start_execution(
+        self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        return original_start(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    start_execution._prodml_named = True  # type: ignore[attr-defined]  # marks the wrapper
+    sfn_models.StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]  # a patch of moto's class
+
+
+# moto 5.2's interpreter ends every .sync task by calling interrupt_all() on its task-token endpoint, which
+# only services with waitForTaskToken have: glue:startJobRun.sync always fails with "'NoneType' object has
+# no attribute 'interrupt_all'" (LocalStack's interpreter, which moto vendors, fixed it in its PR 13705).
+# The method's lines, dedented.
+SYNC_TASK_BUG = "        callback_endpoint.interrupt_all()\n"
+_SYNC_TASK_FIX = "        if callback_endpoint is not None:\n            callback_endpoint.interrupt_all()\n"
+
+
+def _guard_sync_tasks() -> None:
+    """Recompile that one method of moto's with the call guarded, as upstream fixed it."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as callback,
+    )
+
+    method = callback.StateTaskServiceCallback._eval_integration_pattern
+    source = textwrap.dedent(inspect.getsource(method))
+    if getattr(method, "_prodml_guarded", False) or SYNC_TASK_BUG not in source:
+        return  # patched already, or moto fixed it (tests/emulator/test_moto_hooks.py says which)
+    namespace: dict[str, Any] = {}
+    code = compile(
+        source.replace(SYNC_TASK_BUG, _SYNC_TASK_FIX), inspect.getsourcefile(method) or "moto", "exec"
+    )
+    exec(code, vars(callback), namespace)  # moto's own source with that one line guarded
+    guarded = namespace["_eval_integration_pattern"]
+    guarded._prodml_guarded = True
+    callback.StateTaskServiceCallback._eval_integration_pattern = guarded  # type: ignore[method-assign]  # a patch of moto's class
+
+
+def _json_native(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _json_native(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_native(item) for item in value]
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    return value
+
+
+def _json_task_results() -> None:
+    """A task's result becomes state data, which must be JSON; boto3 parses timestamps into datetimes, and
+    moto's DescribeExecution then fails on an execution whose output holds one (a Glue run's ``StartedOn``, a
+    processing job's ``CreationTime``). The interpreter's clients give them as ISO 8601 strings instead."""
+    import importlib
+    import pkgutil
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import service
+
+    def as_json(parsed: dict[str, Any], **_: Any) -> None:
+        parsed.update(_json_native(parsed))
+
+    def wrap(original: Any) -> Any:
+        @functools.wraps(original)
+        def boto_client_for(*args: Any, **kwargs: Any) -> Any:
+            client = original(*args, **kwargs)
+            client.meta.events.register("after-call.*.*", as_json)
+            return client
+
+        boto_client_for._prodml_json = True  # type: ignore[attr-defined]  # marks the wrapper
+        return boto_client_for
+
+    for info in pkgutil.iter_modules(service.__path__, service.__name__ + "."):
+        module = importlib.import_module(info.name)
+        original = getattr(module, "boto_client_for", None)
+        if original is not None and not getattr(original, "_prodml_json", False):
+            module.boto_client_for = wrap(original)  # type: ignore[attr-defined]  # the module's own import
+
 
 def _backends(backend_dict: Any) -> Iterator[tuple[str, str, Any]]:
     for account_id, regions in list(backend_dict.items()):
@@ -130,4 +357,11 @@ def training_jobs() -> Iterator[tuple[str, str, Any]]:
     """(account, region, job) for every SageMaker training job moto holds."""
     for account_id, region, backend in _backends(sagemaker_models.sagemaker_backends):
         for job in list(backend.training_jobs.values()):
+            yield account_id, region, job
+
+
+def processing_jobs() -> Iterator[tuple[str, str, Any]]:
+    """(account, region, job) for every SageMaker processing job moto holds."""
+    for account_id, region, backend in _backends(sagemaker_models.sagemaker_backends):
+        for job in list(backend.processing_jobs.values()):
             yield account_id, region, job

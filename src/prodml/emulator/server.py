@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args.work_dir = args.work_dir.resolve()  # jobs run with their own working directories
     moto_hooks.install()
+    moto_hooks.execute_state_machines(args.port)
     state = persistence.restore(args.state_file, fresh=args.fresh) if args.state_file else None
     snapshotter = persistence.Snapshotter(args.state_file, state) if args.state_file and state else None
     url = f"http://{args.host}:{args.port}"
