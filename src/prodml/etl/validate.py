@@ -189,8 +189,10 @@ def coerce_column(
     return values, [(check, mask) for check, mask in failures if mask.any()]
 
 
-def validate_batch(contract: Contract, raw: pa.Table) -> ValidatedBatch:
-    """Coerce every contract column of ``raw`` (binary or string columns named as in the contract)."""
+def validate_batch(contract: Contract, raw: pa.Table, *, with_target: bool = True) -> ValidatedBatch:
+    """Coerce every contract column of ``raw`` (binary or string columns named as in the contract).
+    ``with_target=False`` checks the id and the features only (rows to score have no target); the table
+    then has no target column."""
     n = raw.num_rows
     columns: dict[str, pa.Array] = {}
     raw_text: dict[str, pa.Array] = {}
@@ -201,7 +203,8 @@ def validate_batch(contract: Contract, raw: pa.Table) -> ValidatedBatch:
     specs += [(f.name, f.type, f.nullable, f.min, f.max, f.categories) for f in contract.features]
     target = contract.target
     target_values = [canonical_category(v) for v in target.values] if target.values else None
-    specs.append((target.name, target.type, False, None, None, target_values))
+    if with_target:
+        specs.append((target.name, target.type, False, None, None, target_values))
     for name, ftype, nullable, minimum, maximum, categories in specs:
         raw_column = raw.column(name).combine_chunks()
         if pa.types.is_binary(raw_column.type) or pa.types.is_large_binary(raw_column.type):
@@ -225,7 +228,7 @@ def validate_batch(contract: Contract, raw: pa.Table) -> ValidatedBatch:
     valid = np.ones(n, dtype=bool)
     for _, mask in reasons:
         valid &= ~mask
-    schema = contract.arrow_schema(with_derived=False)
+    schema = contract.arrow_schema(with_target=with_target, with_derived=False)
     table = pa.table([columns[f.name] for f in schema], schema=_nullable(schema))
     return ValidatedBatch(table=table, reasons=reasons, valid=valid, raw_text=raw_text)
 

@@ -232,14 +232,23 @@ def _classes_from_metadata(unpacked: artifact.UnpackedArtifact, contract: Contra
     return []
 
 
-def _onnx_session(path: Path, contract: Contract):
+def onnx_session_options(threads: int = 1) -> Any:
+    """The ONNX Runtime session options every model is loaded with (the batch benchmark's raw baseline too).
+    The service uses one thread: gunicorn runs one worker a core, and more threads would only fight them for
+    it; a batch scoring job, alone on its instance, uses every core."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    # Gunicorn runs one worker a core; ONNX Runtime threads would only fight them for it.
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
+def _onnx_session(path: Path, contract: Contract, threads: int = 1):
+    import onnxruntime as ort
+
+    options = onnx_session_options(threads)
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     features = set(contract.model_features)
     inputs = []
@@ -264,8 +273,10 @@ def load_artifact(
     work_dir: Path,
     use_onnx: bool = True,
     pinned_contract: Contract | None = None,
+    onnx_threads: int = 1,
 ) -> LoadedModel:
-    """Unpack, verify and load ``tarball``; warm it with one prediction so the first request is fast."""
+    """Unpack, verify and load ``tarball`` (the caller warms it: :class:`~app.serving.store.ModelStore`
+    with one prediction so the first request is fast)."""
     started = time.perf_counter()
     work_dir.mkdir(parents=True, exist_ok=True)
     directory = Path(tempfile.mkdtemp(prefix=f"v{version}-", dir=work_dir))
@@ -282,7 +293,9 @@ def load_artifact(
         onnx_inputs: list = []
         onnx_outputs: list = []
         if use_onnx and unpacked.has_onnx and unpacked.metrics.get("onnx_parity", {}).get("passed", True):
-            predictor, onnx_inputs, onnx_outputs = _onnx_session(unpacked.path(artifact.MODEL_ONNX), contract)
+            predictor, onnx_inputs, onnx_outputs = _onnx_session(
+                unpacked.path(artifact.MODEL_ONNX), contract, onnx_threads
+            )
             backend = "onnx"
             classes = _classes_from_metadata(unpacked, contract)
         else:
