@@ -98,3 +98,13 @@ def drift_alarm_name(project: str, env: str, dataset: str) -> str:
     """The CloudWatch alarm on ``dataset``'s overall DriftScore; its change to ALARM starts the retrain state
     machine (the EventBridge rule's pattern is ``prodml/jobs/drift_alarm_event.json``)."""
     return resource_name(project, env, f"{dataset}-drift")
+
+
+def knowledge_queue_name(project: str, env: str) -> str:
+    """The SQS queue the raw bucket's knowledge landing events go to; the ingestion worker consumes it."""
+    return resource_name(project, env, "knowledge-ingest")
+
+
+def knowledge_dead_letter_queue_name(project: str, env: str) -> str:
+    """Where a document that cannot be ingested goes, with its reason (and what SQS redrives)."""
+    return resource_name(project, env, "knowledge-ingest-dlq")

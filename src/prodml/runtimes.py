@@ -35,7 +35,14 @@ SERVICE_PYTHON = "3.11"
 
 # Packages that are a stage, or the machinery around stages: the core (every other module) imports none of
 # them. pyproject.toml's import-linter contracts name the same packages.
-STAGE_PACKAGES = ("prodml.etl", "prodml.training", "prodml.cli", "prodml.emulator", "prodml.monitoring")
+STAGE_PACKAGES = (
+    "prodml.etl",
+    "prodml.training",
+    "prodml.cli",
+    "prodml.emulator",
+    "prodml.monitoring",
+    "prodml.knowledge",
+)
 # Modules that only start the CLI (``python -m prodml``); neither core nor a stage.
 ENTRY_SHIMS = ("prodml.__main__",)
 

@@ -23,6 +23,18 @@ artifacts  code/releases/<release>/release.json                  what `prodml sh
                                                                   model card
            monitoring/<dataset>/<job_name>/drift.json, drift.html a drift monitoring job's results
 capture    <dataset>/date=YYYY-MM-DD/hour=HH/<batch>.jsonl       sampled requests and predictions
+
+Knowledge bases (prodml.knowledge; ``<kb>`` is the knowledge contract's name):
+raw        knowledge/<kb>/ingest_date=YYYY-MM-DD/<sha256>.<ext> landed documents, never overwritten
+           knowledge/_landing/<kb>/<sha256>.json                 landing record, written last; its creation is
+                                                                 the S3 event the ingestion queue receives
+artifacts  knowledge/<kb>/documents/<pipeline>/<sha256>.npz      a document normalised, chunked and embedded
+           knowledge/<kb>/documents/<pipeline>/<sha256>.failed.json  why it could not be
+           knowledge/<kb>/index/version=<v>/index.npz            an index version (chunks, vectors, BM25)
+           knowledge/<kb>/index/version=<v>/_MANIFEST.json       commit marker, written last
+           knowledge/<kb>/index/version=<v>/evaluation.json      the evaluation gate's report
+           knowledge/<kb>/index/_LATEST                          the newest committed index version
+           knowledge/<kb>/CURRENT                                the promoted index version the service serves
 """
 
 from __future__ import annotations
@@ -179,3 +191,54 @@ class Zones:
     @staticmethod
     def capture_prefix(dataset: str) -> str:
         return f"{dataset}/"
+
+    # ---- knowledge bases ----------------------------------------------------------------------------
+    @staticmethod
+    def knowledge_document_key(kb: str, ingest_date: date, sha256: str, ext: str) -> str:
+        return f"knowledge/{kb}/ingest_date={ingest_date.isoformat()}/{sha256}.{ext}"
+
+    @staticmethod
+    def knowledge_landing_prefix(kb: str = "") -> str:
+        """Landing records (of ``kb``, or of every knowledge base): the ingestion queue's S3 event filter."""
+        return f"knowledge/_landing/{kb}/" if kb else "knowledge/_landing/"
+
+    @classmethod
+    def knowledge_landing_key(cls, kb: str, sha256: str) -> str:
+        return f"{cls.knowledge_landing_prefix(kb)}{sha256}.json"
+
+    @staticmethod
+    def knowledge_processed_prefix(kb: str, pipeline: str) -> str:
+        return f"knowledge/{kb}/documents/{pipeline}/"
+
+    @classmethod
+    def knowledge_processed_key(cls, kb: str, pipeline: str, sha256: str) -> str:
+        return f"{cls.knowledge_processed_prefix(kb, pipeline)}{sha256}.npz"
+
+    @classmethod
+    def knowledge_failure_key(cls, kb: str, pipeline: str, sha256: str) -> str:
+        return f"{cls.knowledge_processed_prefix(kb, pipeline)}{sha256}.failed.json"
+
+    @staticmethod
+    def knowledge_index_prefix(kb: str, version: str) -> str:
+        return f"knowledge/{kb}/index/version={version}/"
+
+    @classmethod
+    def knowledge_index_key(cls, kb: str, version: str) -> str:
+        return cls.knowledge_index_prefix(kb, version) + "index.npz"
+
+    @classmethod
+    def knowledge_manifest_key(cls, kb: str, version: str) -> str:
+        return cls.knowledge_index_prefix(kb, version) + MANIFEST_NAME
+
+    @classmethod
+    def knowledge_evaluation_key(cls, kb: str, version: str) -> str:
+        return cls.knowledge_index_prefix(kb, version) + "evaluation.json"
+
+    @staticmethod
+    def knowledge_latest_key(kb: str) -> str:
+        return f"knowledge/{kb}/index/{LATEST_NAME}"
+
+    @staticmethod
+    def knowledge_current_key(kb: str) -> str:
+        """The promoted index version: what the service loads (like ``code/CURRENT`` for releases)."""
+        return f"knowledge/{kb}/CURRENT"
