@@ -7,6 +7,8 @@ hands each to its runner (:mod:`prodml.emulator.glue`, :mod:`prodml.emulator.sag
 emulator's own URL (S3, CloudWatch Logs, ECR), like the job itself, and reports its outcome by setting the
 fields AWS would on moto's objects.
 
+While it runs, it also evaluates CloudWatch alarms about once a second (:mod:`prodml.emulator.alarms`).
+
 Stopped (``prodml emulator executor stop``, or ``prodml emulator up --no-executor``), it runs nothing:
 runs stay ``STARTING`` / ``InProgress`` until it starts again. It never executes a job twice.
 """
@@ -14,6 +16,7 @@ runs stay ``STARTING`` / ``InProgress`` until it starts again. It never executes
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -79,7 +82,9 @@ class JobExecutor:
 
     # ---- the loop ---------------------------------------------------------------------------------------
     def _loop(self) -> None:
-        from prodml.emulator import glue, processing, sagemaker
+        from prodml.emulator import alarms, glue, processing, sagemaker
+
+        next_alarm_check = 0.0
 
         while not self._stop.wait(POLL_SECONDS):
             if not self._running.is_set():
@@ -99,6 +104,12 @@ class JobExecutor:
                     key = f"processing/{job.arn}/{job.creation_time.isoformat()}"
                     label = f"processing {job.processing_job_name}"
                     self._claim(key, label, account_id, region, processing.run, job)
+            if time.monotonic() >= next_alarm_check:
+                next_alarm_check = time.monotonic() + alarms.EVALUATE_SECONDS
+                try:
+                    alarms.evaluate_all(self.endpoint_url, self.work_dir)
+                except Exception:  # an evaluation bug must never stop the executor
+                    traceback.print_exc()
 
     def _claim(
         self, key: str, label: str, account_id: str, region: str, runner: Callable[..., None], *args: Any

@@ -18,9 +18,11 @@ pinned to the minor version these hooks were written against (pyproject's ``loca
 
 from __future__ import annotations
 
+import copy
 import datetime
 import functools
 import inspect
+import json
 import os
 import textwrap
 import threading
@@ -125,6 +127,7 @@ def install() -> None:
     sagemaker_models.SageMakerModelBackend.create_training_job = create_training_job  # type: ignore[method-assign]  # a patch of moto's class
 
     _install_processing_jobs()
+    _install_alarm_events()
 
 
 # ---- SageMaker Processing jobs --------------------------------------------------------------------------
@@ -237,6 +240,149 @@ def _install_processing_jobs() -> None:
                 job.processing_job_status = "Stopping"
 
     sagemaker_models.SageMakerModelBackend.stop_processing_job = stop_processing_job  # type: ignore[method-assign]  # a patch of moto's class
+
+
+# ---- CloudWatch alarms and EventBridge -------------------------------------------------------------------
+ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
+
+
+def _install_alarm_events() -> None:
+    """What AWS does around an alarm's state and moto does not:
+
+    - a new alarm is ``INSUFFICIENT_DATA`` until evaluated, and PutMetricAlarm on an existing one keeps its
+      state (moto starts both at ``OK``: re-creating an alarm in ALARM would fire it again);
+    - every state change (SetAlarmState, or :mod:`prodml.emulator.alarms`' evaluation, which goes through it)
+      sends the "CloudWatch Alarm State Change" event to the default event bus;
+    - a rule delivers only while ``ENABLED``, and to Step Functions targets too: StartExecution with the
+      target's ``Input``, ``InputPath`` or ``InputTransformer``, else the event (moto raises
+      NotImplementedError for a state machine target).
+    """
+    from moto.cloudwatch import models as cloudwatch_models
+    from moto.events import models as events_models
+
+    original_put_alarm = cloudwatch_models.CloudWatchBackend.put_metric_alarm
+
+    @functools.wraps(original_put_alarm)
+    def put_metric_alarm(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        previous = self.alarms.get(name)
+        alarm = original_put_alarm(self, name, *args, **kwargs)
+        if previous is not None:
+            alarm.state_value, alarm.state_reason = previous.state_value, previous.state_reason
+            alarm.state_reason_data = previous.state_reason_data
+            alarm.state_updated_timestamp, alarm.history = previous.state_updated_timestamp, previous.history
+        else:
+            alarm.state_value = "INSUFFICIENT_DATA"
+        return alarm
+
+    cloudwatch_models.CloudWatchBackend.put_metric_alarm = put_metric_alarm  # type: ignore[method-assign]  # a patch of moto's class
+    original_set_state = cloudwatch_models.CloudWatchBackend.set_alarm_state
+
+    @functools.wraps(original_set_state)
+    def set_alarm_state(self: Any, alarm_name: str, reason: str, reason_data: str, state_value: str) -> None:
+        alarm = self.alarms.get(alarm_name)
+        before = _alarm_state(alarm) if alarm is not None else None
+        original_set_state(self, alarm_name, reason, reason_data, state_value)
+        if before is not None and before["value"] != alarm.state_value:
+            try:
+                _send_alarm_event(self.account_id, self.region_name, alarm, before)
+            except Exception as exc:  # a target moto cannot deliver to must not fail SetAlarmState
+                print(
+                    f"prodml emulator: alarm event of {alarm_name}: {type(exc).__name__}: {exc}", flush=True
+                )
+
+    cloudwatch_models.CloudWatchBackend.set_alarm_state = set_alarm_state  # type: ignore[method-assign]  # a patch of moto's class
+    original_send = events_models.Rule.send_to_targets
+
+    @functools.wraps(original_send)
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        if self.state != "ENABLED" or not self.event_pattern.matches_event(original_event):
+            return
+        states = [t for t in self.targets if t["Arn"].split(":")[2:3] == ["states"]]
+        for target in states:
+            _start_execution(target, original_event)
+        if len(states) < len(self.targets):
+            others = copy.copy(self)
+            others.targets = [t for t in self.targets if t not in states]
+            original_send(others, original_event, transform_input)
+
+    events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]  # a patch of moto's class
+
+
+def _aws_time(value: datetime.datetime) -> str:
+    """CloudWatch's timestamp format in alarm events: ``2026-11-30T02:04:40.985+0000``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+
+def _alarm_state(alarm: Any) -> dict[str, Any]:
+    state = {"value": alarm.state_value, "reason": alarm.state_reason}
+    if alarm.state_reason_data and alarm.state_reason_data != "{}":
+        state["reasonData"] = alarm.state_reason_data
+    state["timestamp"] = _aws_time(alarm.state_updated_timestamp)
+    return state
+
+
+def _alarm_configuration(alarm: Any) -> dict[str, Any]:
+    metric: dict[str, Any] = {"namespace": alarm.namespace, "name": alarm.metric_name}
+    metric["dimensions"] = {d.name: d.value for d in alarm.dimensions}
+    stat = {"metric": metric, "period": alarm.period, "stat": alarm.statistic or alarm.extended_statistic}
+    configuration: dict[str, Any] = {
+        "metrics": [{"id": "m1", "metricStat": stat, "returnData": True}] if alarm.metric_name else []
+    }
+    if alarm.description:
+        configuration["description"] = alarm.description
+    return configuration
+
+
+def _send_alarm_event(account_id: str, region: str, alarm: Any, previous: dict[str, Any]) -> None:
+    """The event AWS sends to the default bus on an alarm's state change, through moto's PutEvents (which
+    matches every rule's pattern)."""
+    from moto.events import models as events_models
+
+    detail = {
+        "alarmName": alarm.name,
+        "state": _alarm_state(alarm),
+        "previousState": previous,
+        "configuration": _alarm_configuration(alarm),
+    }
+    when = alarm.state_updated_timestamp.replace(tzinfo=datetime.UTC)
+    entry = {
+        "Source": "aws.cloudwatch",
+        "DetailType": ALARM_STATE_CHANGE,
+        "Detail": json.dumps(detail),
+        "Resources": [alarm.alarm_arn],
+        "Time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    events_models.events_backends[account_id][region].put_events([entry])
+
+
+def _start_execution(target: dict[str, Any], event: Any) -> None:
+    from moto.events.utils import EventTemplateParser
+    from moto.stepfunctions.responses import get_backend
+
+    delivered = {key: value for key, value in event.items() if key != "ingestion-time"}
+    if "Input" in target:
+        execution_input = target["Input"]
+    elif "InputPath" in target:
+        from jsonpath_ng.ext import parse
+
+        found = parse(target["InputPath"]).find(delivered)
+        execution_input = json.dumps(found[0].value if found else None)
+    elif "InputTransformer" in target:
+        transformer = target["InputTransformer"]
+        execution_input = json.dumps(
+            EventTemplateParser.parse(
+                transformer["InputTemplate"], transformer.get("InputPathsMap", {}), event
+            )
+        )
+    else:
+        execution_input = json.dumps(delivered)
+    _, _, _, region, account_id, *_ = target["Arn"].split(":")
+    try:
+        get_backend(account_id, region).start_execution(target["Arn"], "", execution_input)  # "": a UUID
+    except Exception as exc:  # AWS counts a failed invocation; the event is not retried here
+        print(f"prodml emulator: rule target {target['Arn']} failed: {type(exc).__name__}: {exc}", flush=True)
 
 
 def execute_state_machines(port: int) -> None:
@@ -365,3 +511,19 @@ def processing_jobs() -> Iterator[tuple[str, str, Any]]:
     for account_id, region, backend in _backends(sagemaker_models.sagemaker_backends):
         for job in list(backend.processing_jobs.values()):
             yield account_id, region, job
+
+
+def metric_alarms() -> Iterator[tuple[str, str, Any]]:
+    """(account, region, alarm) for every CloudWatch alarm moto holds."""
+    from moto.cloudwatch import models as cloudwatch_models
+
+    for account_id, region, backend in _backends(cloudwatch_models.cloudwatch_backends):
+        for alarm in list(backend.alarms.values()):
+            yield account_id, region, alarm
+
+
+def metric_data(account_id: str, region: str) -> list[Any]:
+    """Every datapoint moto holds for one account and region (``MetricDatum`` / ``MetricAggregatedDatum``)."""
+    from moto.cloudwatch import models as cloudwatch_models
+
+    return list(cloudwatch_models.cloudwatch_backends[account_id][region].metric_data)
