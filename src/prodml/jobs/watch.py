@@ -1,8 +1,8 @@
-"""Wait for an AWS job and stream its log: a Glue job run or a SageMaker training job.
+"""Wait for an AWS job and stream its log: a Glue job run, a SageMaker training job or processing job.
 
-Only AWS APIs: ``GetJobRun`` / ``DescribeTrainingJob`` for the state, CloudWatch Logs for the lines (Glue's
-``/aws-glue/python-jobs/output`` and ``error`` streams named after the run; SageMaker's
-``/aws/sagemaker/TrainingJobs`` streams ``<job>/...``). The caller presents: ``on_state`` hears each new state
+Only AWS APIs: ``GetJobRun`` / ``DescribeTrainingJob`` / ``DescribeProcessingJob`` for the state, CloudWatch
+Logs for the lines (Glue's ``/aws-glue/python-jobs/output`` and ``error`` streams named after the run;
+SageMaker's ``/aws/sagemaker/TrainingJobs`` and ``/aws/sagemaker/ProcessingJobs`` streams ``<job>/...``). The caller presents: ``on_state`` hears each new state
 and ``on_line`` every log line, in order. A job that ends in failure raises :class:`JobFailed` with the job's
 own message.
 """
@@ -16,8 +16,10 @@ from typing import Any
 
 GLUE_LOG_GROUPS = ("/aws-glue/python-jobs/output", "/aws-glue/python-jobs/error")
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 GLUE_DONE = {"SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR", "EXPIRED"}
 TRAINING_DONE = {"Completed", "Failed", "Stopped"}
+PROCESSING_DONE = {"Completed", "Failed", "Stopped"}
 
 
 class JobFailed(RuntimeError):
@@ -161,4 +163,40 @@ def wait_training_job(
     if job["TrainingJobStatus"] != "Completed":
         reason = job.get("FailureReason") or "no failure reason"
         raise JobFailed(f"training job {job_name} {job['TrainingJobStatus']}: {reason}", job)
+    return job
+
+
+def wait_processing_job(
+    sm: Any,
+    logs: Any,
+    job_name: str,
+    *,
+    on_state: Callable[[str, dict[str, Any]], None] = lambda state, job: None,
+    on_line: Callable[[str], None] = lambda line: None,
+    poll_seconds: float = 1.0,
+    timeout_seconds: float | None = None,
+) -> dict[str, Any]:
+    """Wait for a SageMaker processing job, streaming its log; its final description."""
+    reader = _LogTail(logs)
+
+    def tail() -> list[str]:
+        return [
+            line
+            for stream in reader.streams(PROCESSING_LOG_GROUP, f"{job_name}/")
+            for line in reader.read(PROCESSING_LOG_GROUP, stream)
+        ]
+
+    job = _watch(
+        lambda: sm.describe_processing_job(ProcessingJobName=job_name),
+        lambda j: j["ProcessingJobStatus"],
+        PROCESSING_DONE,
+        tail,
+        on_state,
+        on_line,
+        poll_seconds,
+        timeout_seconds,
+    )
+    if job["ProcessingJobStatus"] != "Completed":
+        reason = job.get("FailureReason") or job.get("ExitMessage") or "no failure reason"
+        raise JobFailed(f"processing job {job_name} {job['ProcessingJobStatus']}: {reason}", job)
     return job
