@@ -14,7 +14,8 @@ The statistics, per model feature, against ``baseline_profile.json`` (schema in 
   null bucket. An empty share, on either side, is taken as :data:`EPSILON` (1e-4) so the log stays finite: a
   bucket empty in both adds 0, and a bucket the baseline never saw adds about ``c * ln(c / 1e-4)``.
 - **KS**, numeric features (non-null values): ``sup |F_current - F_baseline|``. The baseline CDF comes from
-  the profile's ``quantile_grid`` (101 quantiles; older profiles: min, the nine ``quantiles``, max): the
+  the profile's ``quantile_grid`` (101 quantiles; a profile written before the grid existed gets no KS, only
+  PSI: its nine ``quantiles`` leave gaps of up to 15% of the mass): the
   distribution whose mass between two consecutive grid quantiles is spread evenly between them (their
   probability gap), with a point mass wherever quantiles repeat (an integer or 0/1 feature). Both CDFs are
   compared at every grid value, from the left and at the value, so ties are judged as point masses, not as
@@ -49,8 +50,6 @@ UNSEEN_BUCKET = "(unseen)"
 DRIFT = "drift"
 NO_DRIFT = "no_drift"
 INSUFFICIENT_DATA = "insufficient_data"
-# profile "quantiles" keys, for profiles written before "quantile_grid" existed
-_LEGACY_QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 
 
 class BaselineError(ValueError):
@@ -81,15 +80,10 @@ class NumericBaseline:
                 edges, counts = hist["bin_edges"][1:-1], hist["counts"]
                 if not counts:
                     counts = [0]
-            if "quantile_grid" in entry:
-                values = list(entry["quantile_grid"])
-                probabilities = list(np.linspace(0, 1, len(values))) if values else []
-            elif entry.get("quantiles"):
-                keys = [str(q) for q in _LEGACY_QUANTILES if str(q) in entry["quantiles"]]
-                values = [entry["min"], *(entry["quantiles"][k] for k in keys), entry["max"]]
-                probabilities = [0.0, *(float(k) for k in keys), 1.0]
-            else:
-                values, probabilities = [], []
+            # Without the grid (a profile written before it existed) there is no KS: the nine "quantiles" leave
+            # gaps of up to 15% of the mass, more than a 0.1 threshold can tell from noise.
+            values = list(entry.get("quantile_grid", []))
+            probabilities = list(np.linspace(0, 1, len(values))) if values else []
             baseline = cls(
                 edges=np.asarray(edges, dtype=np.float64),
                 counts=np.asarray(counts, dtype=np.int64),

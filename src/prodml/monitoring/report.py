@@ -96,10 +96,9 @@ img { max-width: 100%; }
 def _source_rows(result: DriftResult) -> list[tuple[str, str]]:
     source = result.source
     if source.get("kind") == "capture":
-        where = [
-            ("Window", f"{source.get('since')} to {source.get('until')} (captured requests)"),
-            ("Capture", str(source.get("root", ""))),
-        ]
+        where = [("Window", f"{source.get('since')} to {source.get('until')} (captured requests)")]
+        if source.get("root"):
+            where.append(("Capture", str(source["root"])))
     else:
         where = [("Dataset", str(source.get("uri", "")))]
     return [
