@@ -29,7 +29,7 @@ locals {
   ]
 
   # ARN heads for this account and region.
-  arn = { for service in ["ecs", "elasticloadbalancing", "cloudwatch", "logs", "sns", "events", "secretsmanager", "glue", "sagemaker", "ecr", "kms"] :
+  arn = { for service in ["ecs", "elasticloadbalancing", "cloudwatch", "logs", "sns", "events", "secretsmanager", "glue", "sagemaker", "ecr", "kms", "states", "scheduler", "ssm"] :
     service => "arn:${local.partition}:${service}:${local.region}:${local.account_id}"
   }
   s3_envs         = "arn:${local.partition}:s3:::${var.name}-*"
@@ -61,7 +61,13 @@ locals {
     "${local.arn.glue}:trigger/${var.name}-*",
     "${local.arn.sagemaker}:model-package-group/${var.name}-*",
     "${local.arn.ecr}:repository/${var.name}-*",
+    # The closed loop (modules/orchestration): state machines, their schedules (the default group).
+    "${local.arn.states}:stateMachine:${var.name}-*",
+    "${local.arn.scheduler}:schedule/default/${var.name}-*",
   ]
+
+  # The one SSM parameter of the environment: the platform image URI the deploy workflow writes.
+  image_parameter_arn = "${local.arn.ssm}:parameter/${trimprefix(var.image_parameter_name, "/")}"
 
   # What promotion reads in the source environments (var.promotion_sources).
   promotion_image_actions    = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability", "ecr:DescribeImages"]
@@ -126,6 +132,7 @@ locals {
         Effect = "Allow"
         Action = [
           "s3:*", "glue:*", "sagemaker:*", "secretsmanager:*", "ecs:*", "ecr:*", "elasticloadbalancing:*", "cloudwatch:*",
+          "states:*", "scheduler:*", "ssm:*",
           "logs:*", "sns:*", "events:*", "iam:*Role", "iam:*RolePolicy", "iam:*RolePermissionsBoundary", "iam:UntagRole",
           "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy",
         ]
@@ -135,8 +142,12 @@ locals {
           "${local.arn.cloudwatch}:alarm:TargetTracking-service/${var.name}-*",
           "${local.arn.sagemaker}:training-job/${var.name}-*",
           "${local.arn.sagemaker}:model-package/${var.name}-*/*",
+          "${local.arn.sagemaker}:processing-job/${var.name}-*",
+          "${local.arn.states}:execution:${var.name}-*:*",
+          "${local.arn.ssm}:parameter/${var.name}-*",
           # The services' own log groups, shared by every environment of the account.
           "${local.arn.logs}:log-group:/aws/sagemaker/TrainingJobs*",
+          "${local.arn.logs}:log-group:/aws/sagemaker/ProcessingJobs*",
           "${local.arn.logs}:log-group:/aws-glue/*",
         ])
       },
@@ -155,7 +166,7 @@ locals {
           "sns:Get*", "sns:List*", "events:Describe*", "events:List*", "glue:Get*", "glue:CreateSecurityConfiguration",
           "glue:DeleteSecurityConfiguration", "sagemaker:Describe*", "sagemaker:List*", "sagemaker:GetModelPackageGroupPolicy",
           "secretsmanager:GetRandomPassword", "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy",
-          "secretsmanager:ListSecrets",
+          "secretsmanager:ListSecrets", "logs:*LogDelivery", "xray:Put*", "xray:GetSampling*", "ssm:DescribeParameters",
         ]
         Resource = "*"
       },
@@ -228,6 +239,7 @@ locals {
         "iam:GetPolicyVersion", "iam:ListPolicyVersions", "iam:ListInstanceProfilesForRole", "iam:ListRoleTags",
         "iam:ListPolicyTags", "iam:GetOpenIDConnectProvider", "iam:ListOpenIDConnectProviders", "iam:ListOpenIDConnectProviderTags",
         "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy", "secretsmanager:GetRandomPassword",
+        "ssm:DescribeParameters",
       ]
       Resource = "*"
     },
@@ -237,6 +249,13 @@ locals {
       Effect   = "Allow"
       Action   = ["s3:GetBucket*", "s3:GetAccelerateConfiguration", "s3:GetLifecycleConfiguration", "s3:GetReplicationConfiguration", "s3:GetEncryptionConfiguration", "s3:GetIntelligentTieringConfiguration", "s3:ListBucket"]
       Resource = local.s3_envs
+    },
+    {
+      # The closed loop's state machines, schedules and image parameter (the parameter's value is no secret).
+      Sid      = "DescribeClosedLoop"
+      Effect   = "Allow"
+      Action   = ["states:DescribeStateMachine", "states:ListTagsForResource", "scheduler:GetSchedule", "ssm:GetParameter", "ssm:ListTagsForResource"]
+      Resource = ["${local.arn.states}:stateMachine:${var.name}-*", "${local.arn.scheduler}:schedule/default/${var.name}-*", local.image_parameter_arn]
     },
     {
       # Refreshing the API key's version reads it (GetSecretValue): that is the only secret value a plan sees.
@@ -306,13 +325,14 @@ locals {
         Resource = "${local.iam_prefix}:role/${var.name}-*"
       },
       {
-        # Task definitions, Glue jobs, training jobs and flow logs name a role of this environment.
+        # Task definitions, Glue jobs, training jobs, flow logs, state machines and their triggers name a role of
+        # this environment.
         Sid      = "PassEnvironmentRoles"
         Effect   = "Allow"
         Action   = ["iam:PassRole"]
         Resource = "${local.iam_prefix}:role/${var.name}-*"
         Condition = {
-          StringEquals = { "iam:PassedToService" = ["glue.amazonaws.com", "sagemaker.amazonaws.com", "ecs-tasks.amazonaws.com", "vpc-flow-logs.amazonaws.com"] }
+          StringEquals = { "iam:PassedToService" = ["glue.amazonaws.com", "sagemaker.amazonaws.com", "ecs-tasks.amazonaws.com", "vpc-flow-logs.amazonaws.com", "states.amazonaws.com", "scheduler.amazonaws.com", "events.amazonaws.com"] }
         }
       },
       {
@@ -378,14 +398,21 @@ locals {
       {
         Sid      = "EnvironmentServices"
         Effect   = "Allow"
-        Action   = ["ecs:*", "elasticloadbalancing:*", "cloudwatch:*", "logs:*", "sns:*", "events:*", "secretsmanager:*", "glue:*", "sagemaker:*ModelPackageGroup*", "sagemaker:AddTags", "sagemaker:DeleteTags", "ecr:*"]
+        Action   = ["ecs:*", "elasticloadbalancing:*", "cloudwatch:*", "logs:*", "sns:*", "events:*", "secretsmanager:*", "glue:*", "sagemaker:*ModelPackageGroup*", "sagemaker:AddTags", "sagemaker:DeleteTags", "ecr:*", "states:*", "scheduler:*"]
         Resource = local.environment_service_arns
+      },
+      {
+        # The platform image parameter: apply creates it (with PublishImage's PutParameter), never its value.
+        Sid      = "ImageParameter"
+        Effect   = "Allow"
+        Action   = ["ssm:DeleteParameter", "ssm:AddTagsToResource", "ssm:RemoveTagsFromResource", "ssm:ListTagsForResource", "ssm:GetParameters"]
+        Resource = local.image_parameter_arn
       },
       {
         # These calls have no resource-level permissions (or name nothing until they have run).
         Sid      = "UnscopedByAws"
         Effect   = "Allow"
-        Action   = ["ecs:CreateCluster", "ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition", "ecs:TagResource", "application-autoscaling:*", "glue:CreateSecurityConfiguration", "glue:DeleteSecurityConfiguration", "logs:PutResourcePolicy", "logs:DeleteResourcePolicy", "ecr:GetAuthorizationToken"]
+        Action   = ["ecs:CreateCluster", "ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition", "ecs:TagResource", "application-autoscaling:*", "glue:CreateSecurityConfiguration", "glue:DeleteSecurityConfiguration", "logs:PutResourcePolicy", "logs:DeleteResourcePolicy", "ecr:GetAuthorizationToken", "logs:*LogDelivery", "ssm:DescribeParameters"]
         Resource = "*"
       },
     ]
@@ -398,6 +425,13 @@ locals {
   deploy_release_policy = {
     Version = "2012-10-17"
     Statement = concat([
+      {
+        # After a deploy, the image the service runs becomes the one the processing jobs run: exactly this parameter.
+        Sid      = "PublishImage"
+        Effect   = "Allow"
+        Action   = ["ssm:PutParameter", "ssm:GetParameter"]
+        Resource = local.image_parameter_arn
+      },
       {
         # prodml ship: the release files, then code/CURRENT (EnvironmentBuckets covers nothing inside objects).
         Sid      = "ShipRelease"

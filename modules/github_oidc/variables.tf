@@ -62,6 +62,16 @@ variable "state_key" {
   type        = string
 }
 
+variable "image_parameter_name" {
+  description = "The SSM parameter holding the platform image URI (modules/naming image_parameter_name): the deploy role writes it after a deploy, and may write no other parameter."
+  type        = string
+
+  validation {
+    condition     = can(regex("^/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", var.image_parameter_name))
+    error_message = "image_parameter_name must be a hierarchical SSM name starting with /."
+  }
+}
+
 variable "training_instance_types" {
   description = "Instance types the deploy role may start training jobs on (sagemaker:InstanceTypes); the platform passes the training spec's instance_type."
   type        = list(string)

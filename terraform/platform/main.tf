@@ -19,6 +19,11 @@ locals {
   repository_root   = "${path.root}/../.."
   etl_job_spec      = yamldecode(file("${local.repository_root}/src/prodml/jobs/etl.yaml"))
   training_job_spec = yamldecode(file("${local.repository_root}/src/prodml/jobs/training.yaml"))
+  # The closed loop: the processing jobs, the drift metric, and the state machines whose ASL templates sit beside.
+  jobs_directory      = "${local.repository_root}/src/prodml/jobs"
+  processing_job_spec = yamldecode(file("${local.jobs_directory}/processing.yaml"))
+  monitoring_spec     = yamldecode(file("${local.jobs_directory}/monitoring.yaml"))
+  orchestration_spec  = yamldecode(file("${local.jobs_directory}/orchestration.yaml"))
   # The version the prodml wheel is built with: hatch reads the same line (pipelines/etl/glue/pyproject.toml).
   prodml_version = regex("__version__ = \"([^\"]+)\"", file("${local.repository_root}/src/prodml/__init__.py"))[0]
 }
@@ -30,9 +35,10 @@ locals {
 module "naming" {
   source = "../../modules/naming"
 
-  project     = var.project
-  environment = var.environment
-  datasets    = var.datasets
+  project             = var.project
+  environment         = var.environment
+  datasets            = var.datasets
+  state_machine_kinds = keys(local.orchestration_spec.state_machines)
 }
 
 # The names of the environments images and models are promoted from.
@@ -80,6 +86,7 @@ module "data_zones" {
     module.glue_etl.role_arn,
     module.sagemaker.role_arn,
     module.inference.task_role_arn,
+    module.orchestration.processing_role_arn,
   ]
 
   tags = local.tags
@@ -132,6 +139,54 @@ module "sagemaker" {
 }
 
 ################################################################################
+# Orchestration (the closed loop: drift monitoring and retraining)
+################################################################################
+
+module "orchestration" {
+  source = "../../modules/orchestration"
+
+  name                 = module.naming.name_prefix
+  state_machine_names  = module.naming.state_machine_names
+  job_name_prefixes    = module.naming.job_name_prefixes
+  processing_role_name = module.naming.processing_role_name
+  image_parameter_name = module.naming.image_parameter_name
+  log_group_name       = module.naming.orchestration_log_group_name
+  etl_job_names        = module.glue_etl.job_names
+
+  # The jobs' PRODML_* settings, as the inference service gets them.
+  job_settings = {
+    project = var.project
+    env     = var.environment
+    region  = var.region
+  }
+
+  templates_directory        = local.jobs_directory
+  orchestration_spec         = local.orchestration_spec
+  processing_spec            = local.processing_job_spec
+  monitoring_spec            = local.monitoring_spec
+  drift_alarm_event_template = "${local.jobs_directory}/drift_alarm_event.json"
+
+  # Only where models are trained: elsewhere they are promoted, and a drift alarm only alerts.
+  retrain_enabled   = length(var.promoted_from) == 0
+  drift_alarm_arns  = module.cloudwatch.drift_alarm_arns
+  schedules_enabled = var.orchestration_schedules_enabled
+
+  bucket_ids               = module.data_zones.bucket_ids
+  data_kms_key_arn         = module.data_zones.kms_key_arn
+  ecr_repository_arn       = module.ecr.repository_arn
+  training_role_arn        = module.sagemaker.role_arn
+  training_instance_types  = [local.training_job_spec.instance_type]
+  model_package_group_arns = module.sagemaker.model_package_group_arns
+
+  log_group_retention_in_days = var.log_retention_in_days
+  log_group_kms_key_arn       = module.cloudwatch.kms_key_arn
+
+  iam_role_permissions_boundary = module.github_oidc.permissions_boundary_arn
+
+  tags = local.tags
+}
+
+################################################################################
 # Inference service
 ################################################################################
 
@@ -141,7 +196,7 @@ module "ecr" {
   repository_name     = module.naming.ecr_repository_name
   kms_key_arn         = module.data_zones.kms_key_arn
   force_delete        = var.force_destroy
-  pull_principal_arns = [module.inference.execution_role_arn]
+  pull_principal_arns = [module.inference.execution_role_arn, module.orchestration.processing_role_arn]
 
   tags = local.tags
 }
@@ -232,6 +287,7 @@ module "github_oidc" {
   state_bucket_name       = var.state_bucket_name
   state_key               = var.state_key
   training_instance_types = [local.training_job_spec.instance_type]
+  image_parameter_name    = module.naming.image_parameter_name
   # The environments images and models are promoted from, by their own names (modules/naming).
   promotion_sources = [for source in module.promotion_source_naming : {
     name_prefix           = source.name_prefix

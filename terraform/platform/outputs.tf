@@ -18,6 +18,8 @@ output "prodml_env" {
     PRODML_ALERTS_TOPIC_ARN       = module.cloudwatch.alerts_topic_arn
     PRODML_INFERENCE_CLUSTER_NAME = module.inference.cluster_name
     PRODML_INFERENCE_SERVICE_NAME = module.inference.service_name
+    # What scripts/ecr_image.sh publish writes the deployed image to (the processing jobs' image).
+    PRODML_IMAGE_PARAMETER_NAME = module.orchestration.image_parameter_name
   }
 }
 
@@ -48,6 +50,11 @@ output "ecr_repository_url" {
 output "model_package_group_names" {
   description = "Model package group names keyed by dataset."
   value       = module.sagemaker.model_package_group_names
+}
+
+output "state_machine_arns" {
+  description = "Step Functions state machine ARNs keyed by dataset, then by kind (retrain, drift)."
+  value       = module.orchestration.state_machine_arns
 }
 
 output "log_group_names" {

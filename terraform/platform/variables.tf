@@ -84,6 +84,18 @@ variable "code_release" {
 }
 
 ################################################################################
+# Orchestration (the closed loop: drift monitoring and retraining)
+################################################################################
+
+variable "orchestration_schedules_enabled" {
+  description = "Whether each state machine kind's schedule (src/prodml/jobs/orchestration.yaml) is active: retrain, drift. Retraining exists only where promoted_from is empty; elsewhere its flag does nothing."
+  type = object({
+    retrain = bool
+    drift   = bool
+  })
+}
+
+################################################################################
 # Inference service
 ################################################################################
 

@@ -108,5 +108,6 @@ def test_every_skip_is_inline_with_a_justification_and_is_listed(checkov_results
     assert skipped == set(comments), f"checkov skipped:\n{listing}\nbut the source has:\n{sorted(comments)}"
     assert all(reason and reason != "No comment provided" for _, _, reason in skipped)
     # A budget, not a target: a new skip means reviewing this number and the list above. Six of them are the
-    # permissions boundary's (modules/github_oidc): checkov reads a ceiling as if it were a grant.
-    assert len(skipped) <= 18, listing
+    # permissions boundary's (modules/github_oidc): checkov reads a ceiling as if it were a grant. Two are the
+    # closed loop's (modules/orchestration): the image URI parameter is no secret, a schedule stores only "{}".
+    assert len(skipped) <= 20, listing

@@ -13,6 +13,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
+from prodml import naming
 from prodml.jobs import training_spec
 from tests.terraform.terraform_config import (
     ENVIRONMENTS,
@@ -54,6 +55,7 @@ def evaluate(tmp_path: Path, env: str, **overrides) -> tuple[int, dict | None, s
         "state_bucket_name": STATE_BUCKET,
         "state_key": f"prodml/{env}/terraform.tfstate",
         "training_instance_types": json.dumps([training_spec().instance_type]),
+        "image_parameter_name": naming.image_parameter_name("prodml", env),
         **overrides,
     }
     expression = "jsonencode({ " + ", ".join(f"{n} = local.{n}" for n in (*POLICIES, *INLINE)) + " })\n"
@@ -175,6 +177,33 @@ def test_ship_and_the_image_push_are_this_environments_only(policies):
     )
     # Every name the platform gives is <name> or <name>-*: the dashboard is the one named <name> itself.
     assert f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/prodml-{env}" in apply["EnvironmentServices"]["Resource"]
+
+
+def test_the_deploy_role_writes_exactly_the_image_parameter_and_passes_roles_to_the_loops_services(policies):
+    env, values = policies
+    parameter = f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/prodml-{env}-inference/image-uri"
+    assert parameter.endswith(naming.image_parameter_name("prodml", env))
+    release = statements(values["deploy_release_policy"])
+    assert release["PublishImage"] == {
+        "Sid": "PublishImage",
+        "Effect": "Allow",
+        "Action": ["ssm:PutParameter", "ssm:GetParameter"],
+        "Resource": parameter,
+    }
+    # No other statement of either role names an SSM parameter or writes one.
+    for name in ("read_policy", *INLINE):
+        for statement in values[name]["Statement"]:
+            ssm = [a for a in actions(statement) if a.startswith("ssm:")]
+            if ssm and ssm != ["ssm:DescribeParameters"]:
+                assert parameter in as_list(statement["Resource"]), (name, statement["Sid"])
+                assert all(":parameter/" not in r or r == parameter for r in as_list(statement["Resource"]))
+    apply = statements(values["deploy_terraform_policy"])
+    passed = apply["PassEnvironmentRoles"]["Condition"]["StringEquals"]["iam:PassedToService"]
+    assert {"states.amazonaws.com", "scheduler.amazonaws.com", "events.amazonaws.com"} <= set(passed)
+    assert (
+        f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:prodml-{env}-*"
+        in apply["EnvironmentServices"]["Resource"]
+    )
 
 
 SOURCES = json.dumps(
@@ -310,7 +339,12 @@ def test_the_boundary_keeps_every_named_resource_in_this_environment(policies):
     (scoped,) = [s for s in values["boundary_policy"]["Statement"] if s["Sid"] == "ThisEnvironmentOnly"]
     for resource in as_list(scoped["Resource"]):
         shared = resource.endswith(
-            ("log-group:/aws/sagemaker/TrainingJobs*", "log-group:/aws-glue/*", ":catalog")
+            (
+                "log-group:/aws/sagemaker/TrainingJobs*",
+                "log-group:/aws/sagemaker/ProcessingJobs*",
+                "log-group:/aws-glue/*",
+                ":catalog",
+            )
         )
         state = STATE_BUCKET in resource
         assert shared or state or f"prodml-{env}" in resource or f"prodml_{env}_" in resource, resource
@@ -349,7 +383,7 @@ def test_every_role_the_platform_creates_carries_the_boundary():
             assert unwrap(body.get("permissions_boundary")) == expected, directory.name
         if roles and directory != MODULE:
             boundary_modules.append(directory.name)
-    assert sorted(boundary_modules) == ["ecs_service", "glue_etl", "network", "sagemaker"]
+    assert sorted(boundary_modules) == ["ecs_service", "glue_etl", "network", "orchestration", "sagemaker"]
     calls = load_blocks(PLATFORM, "module")
     by_source = {Path(unwrap(body["source"])).name: name for name, (_, body) in calls.items()}
     for module in boundary_modules:

@@ -40,6 +40,7 @@ EXPECTED_MODULES = {
     "sagemaker",
     "cloudwatch",
     "network",
+    "orchestration",
 }
 
 

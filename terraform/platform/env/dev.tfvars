@@ -19,6 +19,13 @@ inference_max_capacity  = 2
 # Images are built and models trained here; other environments promote them.
 promoted_from = []
 
+# dev is where models are trained: drift runs daily on the captured traffic and its alarm starts retraining, and
+# the weekly retrain runs too (each ends at the gate; prod gets a version only by a reviewed promotion).
+orchestration_schedules_enabled = {
+  retrain = true
+  drift   = true
+}
+
 log_retention_in_days = 30
 
 # The repository whose GitHub environment "dev" may deploy here (owner/name, as GitHub spells it).

@@ -19,6 +19,13 @@ inference_max_capacity  = 10
 # Images (by digest) and approved models are promoted from dev (or staging), never rebuilt or retrained.
 promoted_from = ["dev", "staging"]
 
+# prod: models are promoted, never retrained here (no retrain state machine); drift runs daily and its alarm
+# alerts, and the fix is a retrain in dev and a reviewed promotion.
+orchestration_schedules_enabled = {
+  retrain = false
+  drift   = true
+}
+
 log_retention_in_days = 365
 
 # The repository whose GitHub environment "prod" may deploy here (owner/name, as GitHub spells it).

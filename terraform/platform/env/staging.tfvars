@@ -20,6 +20,12 @@ inference_max_capacity  = 4
 # Images (by digest) and approved models are promoted from dev, never rebuilt or retrained.
 promoted_from = ["dev"]
 
+# staging: models are promoted from dev, never retrained here; drift runs daily and its alarm alerts.
+orchestration_schedules_enabled = {
+  retrain = false
+  drift   = true
+}
+
 log_retention_in_days = 90
 
 # The repository whose GitHub environment "staging" may deploy here (owner/name, as GitHub spells it).
