@@ -5,6 +5,8 @@
 #   scripts/ecr_image.sh login          # docker login to the repository's registry
 #   scripts/ecr_image.sh digest TAG     # the digest TAG points at, or nothing if the tag is not there
 #   scripts/ecr_image.sh scan DIGEST    # wait for ECR's scan of the image; fail on any CRITICAL finding
+#   scripts/ecr_image.sh publish DIGEST # the processing jobs run this image from now on: <repository>@DIGEST written
+#                                       # to the platform image parameter (PRODML_IMAGE_PARAMETER_NAME), read back
 #
 # The repository is immutable: a tag that exists always means the same image, so the deploy workflow pushes only
 # when `digest` prints nothing, and a re-run reuses what the first run pushed.
@@ -14,7 +16,7 @@ cd "$(dirname "$0")/.."
 . scripts/applied_env.sh
 
 usage() {
-  echo "usage: scripts/ecr_image.sh url | login | digest TAG | scan DIGEST" >&2
+  echo "usage: scripts/ecr_image.sh url | login | digest TAG | scan DIGEST | publish DIGEST" >&2
   exit 64
 }
 
@@ -88,6 +90,20 @@ scan_image() {
   echo "ecr_image.sh: ${image}: no CRITICAL findings" >&2
 }
 
+# The state machines read the parameter in their first step, so every job of a run uses one image. Only an image
+# of this repository, by digest, that is in it: the parameter's allowed_pattern refuses a tag on AWS as well.
+publish_image() {
+  local image="${PRODML_ECR_REPOSITORY_URL}@$1" out written
+  [[ -n "${PRODML_IMAGE_PARAMETER_NAME:-}" ]] ||
+    fail "${PRODML_ENV_FILE} has no PRODML_IMAGE_PARAMETER_NAME (apply the platform first: make apply or make tf-env)"
+  out="$(aws ecr describe-images --repository-name "$repository" --image-ids "imageDigest=$1" \
+    --query 'imageDetails[0].imageDigest' --output text 2>&1)" || fail "no ${image}: ${out}"
+  aws ssm put-parameter --name "$PRODML_IMAGE_PARAMETER_NAME" --value "$image" --type String --overwrite >/dev/null
+  written="$(aws ssm get-parameter --name "$PRODML_IMAGE_PARAMETER_NAME" --query Parameter.Value --output text)"
+  [[ "$written" == "$image" ]] || fail "${PRODML_IMAGE_PARAMETER_NAME} reads ${written}, not ${image}"
+  echo "ecr_image.sh: ${PRODML_IMAGE_PARAMETER_NAME} = ${image}" >&2
+}
+
 [[ $# -ge 1 ]] || usage
 case "$1" in
   url)
@@ -109,6 +125,10 @@ case "$1" in
     for image in $images; do
       scan_image "$image"
     done
+    ;;
+  publish)
+    [[ $# -eq 2 && "$2" =~ ^sha256:[0-9a-f]{64}$ ]] || usage
+    publish_image "$2"
     ;;
   *) usage ;;
 esac

@@ -8,12 +8,17 @@ train.yml: the stage commands in order, and prod gets a model only through an ap
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
 from typing import Any
 
 import pytest
 import yaml
 
+from prodml import aws, naming
 from tests.conftest import REPO
 
 GITHUB = REPO / ".github"
@@ -155,6 +160,62 @@ def test_image_is_pushed_once_then_scanned_and_promoted_by_digest(deploy):
         assert apply["env"]["TF_VAR_inference_image_tag"] == "${{ github.sha }}"
     script = (SCRIPTS / "promote_image.sh").read_text()
     assert "imagetools create" in script and '[[ "$copied" == "$digest" ]]' in script
+
+
+def test_the_jobs_run_the_image_the_service_runs_published_by_digest_after_the_smoke_test(deploy):
+    for name in ("dev", "prod"):
+        job_steps = steps(deploy["jobs"][name])
+        publish = index_of(job_steps, r"^scripts/ecr_image\.sh publish ")
+        assert index_of(job_steps, r"^scripts/smoke_test\.sh$") < publish, name
+    dev_steps, prod_steps = steps(deploy["jobs"]["dev"]), steps(deploy["jobs"]["prod"])
+    dev = dev_steps[index_of(dev_steps, r"^scripts/ecr_image\.sh publish ")]
+    assert dev["env"]["DIGEST"] == "${{ steps.image.outputs.digest }}" and dev["run"].endswith('"${DIGEST}"')
+    # prod publishes its own repository's copy of the image dev ran (the same digest).
+    prod = prod_steps[index_of(prod_steps, r"^scripts/ecr_image\.sh publish ")]
+    assert prod["env"]["DEV_IMAGE"] == "${{ needs.dev.outputs.image }}"
+    assert prod["run"].endswith('"${DEV_IMAGE##*@}"')
+    script = (SCRIPTS / "ecr_image.sh").read_text()
+    assert "aws ssm put-parameter" in script and "--overwrite" in script
+    assert '"${PRODML_ECR_REPOSITORY_URL}@$1"' in script
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="needs the AWS CLI the deploy scripts call")
+def test_publish_writes_the_image_by_digest_and_refuses_one_the_repository_lacks(aws_env, tmp_path):
+    """scripts/ecr_image.sh publish against the emulator, as the deploy workflow runs it."""
+    ecr, ssm = aws.client("ecr", aws_env), aws.client("ssm", aws_env)
+    repository = ecr.create_repository(
+        repositoryName=naming.ecr_repository_name(aws_env.project, aws_env.env)
+    )
+    url = repository["repository"]["repositoryUri"]
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"})
+    image = ecr.put_image(repositoryName=repository["repository"]["repositoryName"], imageManifest=manifest)
+    digest = image["image"]["imageId"]["imageDigest"]
+    parameter = naming.image_parameter_name(aws_env.project, aws_env.env)
+    ssm.put_parameter(Name=parameter, Value="unpublished", Type="String")  # as Terraform creates it
+    env_file = tmp_path / "applied.env"
+    env_file.write_text(
+        f"PRODML_ENV={aws_env.env}\nPRODML_REGION={aws_env.region}\nPRODML_ECR_REPOSITORY_URL={url}\n"
+        f"PRODML_IMAGE_PARAMETER_NAME={parameter}\n"
+    )
+
+    def publish(argument: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", str(SCRIPTS / "ecr_image.sh"), "publish", argument],
+            env={**os.environ, "PRODML_ENV_FILE": str(env_file)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def value() -> str:
+        return str(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
+
+    assert publish("latest").returncode == 64  # a tag is not a digest
+    missing = publish("sha256:" + "0" * 64)
+    assert missing.returncode != 0 and value() == "unpublished", missing.stderr
+    published = publish(digest)
+    assert published.returncode == 0, published.stderr
+    assert value() == f"{url}@{digest}"
 
 
 def test_code_is_shipped_with_prodml_ship_after_apply_and_prod_ships_what_dev_shipped(deploy):
