@@ -223,7 +223,8 @@ def _score(value: Any) -> str:
 
 def _print_drift(result: dict[str, Any], job: str) -> None:
     verdict = str(result.get("verdict"))
-    colour = {"DRIFT": "red", "NO_DRIFT": "green"}.get(verdict, "yellow")
+    # "drift" iff the overall score reached 1 (monitoring.yaml); any other verdict is no drift or no data.
+    colour = {"drift": "red", "no_drift": "green", "no drift": "green"}.get(verdict.lower(), "yellow")
     table = Table(
         title=f"{job}: [{colour}]{verdict}[/] (overall score {_score(result.get('overall_score'))}; "
         f"{result.get('rows')} rows against model version {result.get('model_version')})"
