@@ -110,14 +110,15 @@ locals {
       },
       {
         # Drift reads the captured requests and the serving model (its artifact carries the baseline); batch
-        # scoring reads processed or curated data; every job reads the released code and contracts.
+        # scoring reads processed, curated or batch/ data; every job reads the released code and contracts.
         Sid      = "ReadInputs"
         Effect   = "Allow"
         Action   = ["s3:GetObject", "s3:GetObjectVersion"]
-        Resource = ["${local.s3.processed}/*", "${local.s3.curated}/*", "${local.s3.capture}/*", "${local.s3.artifacts}/code/*", "${local.s3.artifacts}/training/*"]
+        Resource = ["${local.s3.processed}/*", "${local.s3.curated}/*", "${local.s3.capture}/*", "${local.s3.artifacts}/code/*", "${local.s3.artifacts}/training/*", "${local.s3.artifacts}/batch/*"]
       },
       {
-        # The drift job's results (monitoring/<dataset>/<job>/) and batch scoring's output (batch/).
+        # The drift job's results (monitoring/<dataset>/<job>/) and batch scoring's output: on AWS, `prodml
+        # batch-score --output` must be under s3://<artifacts>/batch/.
         Sid      = "WriteResults"
         Effect   = "Allow"
         Action   = ["s3:PutObject", "s3:AbortMultipartUpload"]
