@@ -29,7 +29,9 @@ def feature_plot(feature: FeatureDrift) -> str:
     from matplotlib.figure import Figure
 
     numeric = feature.kind == "numeric" and bool(feature.cdf)
-    figure = Figure(figsize=(11 if numeric else 7, 3.4), dpi=90, layout="constrained")
+    # Fixed margins and legend places: a layout engine or loc="best" would triple the drawing time.
+    figure = Figure(figsize=(11 if numeric else 7, 3.6), dpi=90)
+    figure.subplots_adjust(left=0.07 if numeric else 0.1, right=0.98, bottom=0.27, top=0.84, wspace=0.18)
     axes = figure.subplots(1, 2, width_ratios=[3, 2]) if numeric else [figure.subplots()]
     bars = axes[0]
     labels = [b.label for b in feature.buckets]
@@ -54,7 +56,7 @@ def feature_plot(feature: FeatureDrift) -> str:
     bars.set_title(
         f"PSI buckets (PSI {_number(feature.psi)}, threshold {feature.psi_threshold:g})", fontsize=9
     )
-    bars.legend(fontsize=7)
+    bars.legend(fontsize=7, loc="upper right")
     if numeric:
         cdf = axes[1]
         cdf.step(
@@ -72,7 +74,7 @@ def feature_plot(feature: FeatureDrift) -> str:
         cdf.set_xlabel(feature.feature, fontsize=8)
         threshold = "" if feature.ks_threshold is None else f", threshold {feature.ks_threshold:g}"
         cdf.set_title(f"non-null values (KS {_number(feature.ks)}{threshold})", fontsize=9)
-        cdf.legend(fontsize=7)
+        cdf.legend(fontsize=7, loc="lower right")
     figure.suptitle(f"{feature.feature}: score {_number(feature.score, 2)}", fontsize=10)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
