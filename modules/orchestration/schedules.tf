@@ -38,8 +38,10 @@ resource "aws_scheduler_schedule" "this" {
 resource "aws_cloudwatch_event_rule" "drift_alarm" {
   for_each = local.drift_alarm_event_patterns
 
-  name          = "${var.state_machine_names[each.key]["retrain"]}-on-drift"
-  description   = "The ${each.key} drift alarm went to ALARM: retrain."
+  # Named after the state machine it starts (a name modules/naming holds to 63 characters; a suffix could
+  # pass EventBridge's 64).
+  name          = var.state_machine_names[each.key]["retrain"]
+  description   = "The ${each.key} drift alarm went to ALARM: start ${var.state_machine_names[each.key]["retrain"]}."
   event_pattern = each.value
 
   tags = merge(var.tags, { Dataset = each.key })
