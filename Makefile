@@ -25,6 +25,10 @@ install: ## Install uv and the locked Python environment (uv.lock)
 demo: install ## Run the pipeline end to end on the embedded AWS emulator
 	@$(LOCAL_AWS) scripts/demo.sh "$(CONTRACT)" "$(DATA)"
 
+.PHONY: demo-drift
+demo-drift: install ## make demo's sequel: shifted data and traffic → drift → alarm → retraining → the service serves the new model
+	@$(LOCAL_AWS) scripts/demo_drift.sh "$(CONTRACT)" "$(DATA)"
+
 .PHONY: test
 test: install ## Run the tests (unit + integration against real moto and gunicorn processes)
 	@$(RUN) pytest $(PYTEST_ARGS)
