@@ -333,3 +333,52 @@ def drift_report(settings: Settings, output_uri: str, *, download_to: Path | Non
 def drift_reports_dir(settings: Settings, job: str) -> Path:
     """Where ``prodml drift`` keeps a run's report: ``<state dir>/reports/<drift job>/``."""
     return settings.state_dir / "reports" / job
+
+
+# ---- the drift alarm and what it started ---------------------------------------------------------------
+
+
+def drift_alarm(settings: Settings, dataset: str) -> dict[str, Any]:
+    """The dataset's drift alarm as CloudWatch describes it (StateValue, StateReason, StateUpdatedTimestamp)."""
+    name = naming.drift_alarm_name(settings.project, settings.env, dataset)
+    alarms = aws.client("cloudwatch", settings).describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    if not alarms:
+        raise LookupError(f"no drift alarm {name}; run `prodml bootstrap` (or `make apply` on AWS)")
+    return dict(alarms[0])
+
+
+def wait_for_alarm(
+    settings: Settings,
+    dataset: str,
+    state: str,
+    *,
+    timeout_seconds: float,
+    poll_seconds: float = 1.0,
+    on_poll: Callable[[dict[str, Any]], None] = lambda alarm: None,
+) -> dict[str, Any]:
+    """Wait until the dataset's drift alarm is in ``state`` (CloudWatch evaluates it; this only reads)."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        alarm = drift_alarm(settings, dataset)
+        on_poll(alarm)
+        if alarm["StateValue"] == state:
+            return alarm
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"the drift alarm stayed {alarm['StateValue']} for {timeout_seconds:.0f}s (waiting for {state})"
+            )
+        time.sleep(poll_seconds)
+
+
+def executions_since(settings: Settings, dataset: str, kind: str, since: Any) -> list[dict[str, Any]]:
+    """The ``kind`` state machine's executions started at or after ``since`` (an aware datetime), oldest first:
+    how a caller finds the execution an alarm's rule or a schedule started."""
+    sfn = untyped_client("stepfunctions", settings)
+    found: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn(settings, dataset, kind)}
+    while True:
+        page = sfn.list_executions(**kwargs)
+        found += [e for e in page["executions"] if e["startDate"] >= since]
+        if not page.get("nextToken"):
+            return sorted(found, key=lambda e: e["startDate"])
+        kwargs["nextToken"] = page["nextToken"]
