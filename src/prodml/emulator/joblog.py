@@ -28,8 +28,17 @@ _RUNNING: set[subprocess.Popen[str]] = set()
 _RUNNING_LOCK = threading.Lock()
 
 
+_STOPPING = threading.Event()
+
+
+def stopping() -> bool:
+    """True once the emulator is stopping: a job killed now was interrupted, it did not fail."""
+    return _STOPPING.is_set()
+
+
 def terminate_all() -> int:
     """Kill every running job process (the emulator is stopping); returns how many there were."""
+    _STOPPING.set()
     with _RUNNING_LOCK:
         running = list(_RUNNING)
     for process in running:

@@ -527,3 +527,29 @@ def metric_data(account_id: str, region: str) -> list[Any]:
     from moto.cloudwatch import models as cloudwatch_models
 
     return list(cloudwatch_models.cloudwatch_backends[account_id][region].metric_data)
+
+
+def state_machine_executions() -> Iterator[tuple[str, str, Any]]:
+    """(account, region, execution) for every execution moto's ASL interpreter holds."""
+    from moto.stepfunctions.parser import models as sfn_models
+
+    for account_id, region, backend in _backends(sfn_models.stepfunctions_parser_backends):
+        for machine in list(backend.state_machines):
+            for execution in list(getattr(machine, "executions", [])):
+                yield account_id, region, execution
+
+
+def fail_interrupted_executions(cause: str) -> int:
+    """Executions that were running when the emulator stopped cannot resume (their worker threads are gone):
+    they are failed with ``States.Runtime`` and ``cause``, as an execution whose runtime failed. Returns how
+    many."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+
+    failed = 0
+    for _, _, execution in state_machine_executions():
+        if execution.exec_status == ExecutionStatus.RUNNING:
+            execution.error, execution.cause = "States.Runtime", cause
+            execution.stop_date = datetime.datetime.now(tz=datetime.UTC)
+            execution.exec_status = ExecutionStatus.FAILED
+            failed += 1
+    return failed

@@ -97,11 +97,18 @@ def run(context: JobContext, job: Any) -> None:
     with PROCESSING_LOCK:
         if job.processing_job_status != "InProgress":
             return  # stopped before the executor reached it
-        if job.processing_start_time is not None:  # started by an emulator that has stopped since
-            _finish(job, "Failed", INTERRUPTED, None)
-            return
-        job.processing_start_time = job.last_modified_time = utcnow()
-    log = joblog.LogStream(joblog.client(context, "logs"), LOG_GROUP, f"{name}/{HOST}-{int(time.time())}")
+        interrupted = job.processing_start_time is not None  # started by an emulator that has stopped since
+        if not interrupted:
+            job.processing_start_time = job.last_modified_time = utcnow()
+    if interrupted:
+        _finish(job, "Failed", INTERRUPTED, None)
+        return
+    try:
+        log = joblog.LogStream(joblog.client(context, "logs"), LOG_GROUP, f"{name}/{HOST}-{int(time.time())}")
+    except Exception as exc:  # the emulator is stopping, or CloudWatch Logs refuses the stream
+        if not joblog.stopping():
+            _finish(job, "Failed", f"ClientError: cannot write the job's log: {exc}", None)
+        return
     tail: deque[str] = deque(maxlen=_STDERR_TAIL)
 
     def on_stderr(line: str) -> None:
@@ -165,7 +172,8 @@ def run(context: JobContext, job: Any) -> None:
         with contextlib.suppress(Exception):
             log.flush()
         shutil.rmtree(work, ignore_errors=True)
-        _finish(job, status, reason, message)
+        if not joblog.stopping():  # killed because the emulator stops: the next one says it was interrupted
+            _finish(job, status, reason, message)
 
 
 def _finish(job: Any, status: str, reason: str | None, message: str | None) -> None:

@@ -1,5 +1,7 @@
 """The emulator's process: moto server's WSGI app with moto's backends in this process, and the job
-executor beside it, so Glue job runs and SageMaker training jobs started through the API are executed.
+executor beside it, so Glue job runs, SageMaker training and processing jobs started through the API are
+executed, CloudWatch alarms are evaluated, and Step Functions executions run (moto's ASL interpreter,
+calling this same server; an execution running when the emulator stopped is failed on restore).
 
 ``python -m prodml.emulator.server --host 127.0.0.1 --port 4566 --work-dir DIR [--state-file FILE [--fresh]]
 [--no-executor]``; the ``prodml emulator`` commands start and stop it. With a state file the state survives
@@ -90,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     moto_hooks.install()
     moto_hooks.execute_state_machines(args.port)
     state = persistence.restore(args.state_file, fresh=args.fresh) if args.state_file else None
+    if state and state.restored:
+        moto_hooks.fail_interrupted_executions(persistence.INTERRUPTED)
     snapshotter = persistence.Snapshotter(args.state_file, state) if args.state_file and state else None
     url = f"http://{args.host}:{args.port}"
     executor = JobExecutor(url, args.work_dir, running=not args.no_executor)
