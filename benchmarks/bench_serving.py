@@ -109,7 +109,7 @@ def parse_duration_ms(text: str) -> float:
     return float(value) * _WRK_UNIT_MS[unit]
 
 
-def wrk(url: str, body: dict, duration: int, headers: dict | None = None) -> dict:
+def wrk(url: str, body: dict, duration: int, headers: dict | None = None, path: str = "/predict") -> dict:
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     lines = [
         'wrk.method = "POST"',
@@ -128,7 +128,7 @@ def wrk(url: str, body: dict, duration: int, headers: dict | None = None) -> dic
                 "--latency",
                 "-s",
                 str(script),
-                url + "/predict",
+                url + path,
             ],
             capture_output=True,
             text=True,

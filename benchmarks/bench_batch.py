@@ -1,0 +1,204 @@
+"""Batch scoring benchmark: `prodml batch-score`'s job end to end against raw ONNX Runtime, in one run.
+
+The same rows (1M churn rows by default, the sample generator's, as text columns in one parquet file) are
+scored two ways with the same 200-tree random forest (the tests' real artifact, ONNX graph included):
+
+- batch      S3 parquet → S3 parquet: the SageMaker Processing job `prodml batch-score` starts, run by the
+             emulator's executor in the platform image's code (`python -m app.batch`): container start,
+             model download and verification, the input downloaded, read in chunks, validated against the
+             contract by ETL's own checks, encoded, scored, written, and the output uploaded. Timed from
+             CreateProcessingJob to Completed.
+- raw        ONNX Runtime alone: ``session.run`` over the same rows already encoded in memory, in the same
+             chunks, with the same session options (``app.serving.model.onnx_session_options``, every core).
+
+Prints rows/s for both and the ratio. Target: batch ≥ 0.7x raw. Writes .prodml/bench/batch.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "services" / "inference"))
+
+import pyarrow.parquet as pq  # noqa: E402
+
+from prodml import aws  # noqa: E402
+from prodml.bootstrap import bootstrap  # noqa: E402
+from prodml.contract import load_contract  # noqa: E402
+from prodml.emulator import Emulator  # noqa: E402
+from prodml.registry import APPROVED, ModelRegistry  # noqa: E402
+from prodml.release import record_image  # noqa: E402
+from prodml.sample_data import generate_table  # noqa: E402
+from prodml.settings import Settings  # noqa: E402
+
+CONTRACT = REPO / "contracts" / "customer_churn.yaml"
+TREES = 200
+ROWS = 1_000_000
+CHUNK_ROWS = 100_000
+TARGET = 0.7
+
+
+def _tests_module(relative: str):
+    """A conftest loaded by path (a `tests` package elsewhere on sys.path would shadow ours)."""
+    import importlib.util
+
+    for name, path in (("tests.conftest", "tests/conftest.py"), ("prodml_bench_models", relative)):
+        spec = importlib.util.spec_from_file_location(name, REPO / path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path} as a module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def raw_onnx_rows_per_second(tarball: Path, table, chunk_rows: int, work: Path) -> float:
+    """ONNX Runtime's own throughput on ``table``'s rows, encoded beforehand (not timed), same chunks."""
+    from app.batch.scoring import encode_columns
+    from app.serving.model import load_artifact
+
+    from prodml.etl.validate import validate_batch
+
+    model = load_artifact(tarball, 1, work_dir=work, onnx_threads=os.cpu_count() or 1)
+    try:
+        validated = validate_batch(model.contract, table, with_target=False)
+        feed = model.encoding.encode(
+            encode_columns(model, validated.table), validated.table.num_rows
+        ).onnx_feed()
+        session, rows = model._predictor, validated.table.num_rows
+        session.run(None, {k: v[:1000] for k, v in feed.items()})  # warm
+        started = time.perf_counter()
+        for start in range(0, rows, chunk_rows):
+            session.run(None, {k: v[start : start + chunk_rows] for k, v in feed.items()})
+        return rows / (time.perf_counter() - started)
+    finally:
+        model.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=ROWS, help="rows scored (default 1,000,000)")
+    parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="rows a chunk, both ways")
+    args = parser.parse_args()
+    build_artifact = _tests_module("tests/inference/conftest.py").build_artifact
+
+    work = Path(tempfile.mkdtemp(prefix="prodml-bench-batch-"))
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    emulator = Emulator(
+        Settings(endpoint_url=endpoint), port=port, state_dir=work / "emulator", persist=False
+    )
+    emulator.up()
+    try:
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1",
+            }
+        )
+        for name in [n for n in os.environ if n.startswith("PRODML_")]:
+            del os.environ[name]
+        settings = Settings(endpoint_url=endpoint)
+        contract = load_contract(CONTRACT)
+        bootstrap(settings, [contract.name])
+        record_image(settings)
+        print(f"training a random forest of {TREES} trees on sample data ...")
+        tarball = build_artifact(contract, work / "model", n_estimators=TREES, seed=11, rows=5000)
+        s3, bucket = aws.client("s3", settings), settings.bucket("artifacts")
+        s3.upload_file(str(tarball), bucket, "training/bench/output/model.tar.gz")
+        ModelRegistry(
+            aws.client("sagemaker", settings), settings.model_package_group(contract.name)
+        ).register(
+            model_data_url=f"s3://{bucket}/training/bench/output/model.tar.gz",
+            image_uri="bench",
+            metrics_uri=f"s3://{bucket}/training/bench/metrics.json",
+            summary={},
+            metadata={},
+            status=APPROVED,
+        )
+        print(f"generating {args.rows:,} rows ...")
+        table = generate_table(contract, args.rows, seed=5, dirty_fraction=0.0)
+        table = table.drop_columns([contract.target.name]).slice(0, args.rows)
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd")
+        s3.put_object(Bucket=bucket, Key="bench/batch/in/part-00000.parquet", Body=buffer.getvalue())
+
+        from prodml.jobs import processing
+
+        print("scoring S3 → S3 as a processing job ...")
+        started = time.perf_counter()
+        job = processing.start_batch_scoring(
+            settings,
+            dataset=contract.name,
+            input_uri=f"s3://{bucket}/bench/batch/in/",
+            output_uri=f"s3://{bucket}/bench/batch/out/",
+            chunk_rows=args.chunk_rows,
+        )
+        description = processing.wait(settings, job.name, poll_seconds=0.2)
+        batch_seconds = time.perf_counter() - started
+        summary = processing.read_summary(settings, description)
+        if summary["rows_scored"] != table.num_rows:
+            raise RuntimeError(f"the job scored {summary['rows_scored']} of {table.num_rows} rows: {summary}")
+        batch_rps = table.num_rows / batch_seconds
+        print("raw ONNX Runtime on the same rows in memory ...")
+        raw_rps = raw_onnx_rows_per_second(tarball, table, args.chunk_rows, work / "raw")
+        ratio = batch_rps / raw_rps
+        results = {
+            "rows": table.num_rows,
+            "trees": TREES,
+            "cores": os.cpu_count(),
+            "chunk_rows": args.chunk_rows,
+            "batch": {
+                "seconds": round(batch_seconds, 2),
+                "rows_per_second": round(batch_rps),
+                "job_seconds": summary["seconds"],  # inside the container: read, validate, score, write
+                "job_rows_per_second": summary["rows_per_second"],
+                "backend": summary["model_backend"],
+            },
+            "raw_onnx": {"rows_per_second": round(raw_rps)},
+            "ratio": round(ratio, 3),
+            "targets": {f"batch >= {TARGET}x raw ONNX": ratio >= TARGET},
+        }
+        print()
+        print(f"  {'':<44} {'rows/s':>10}")
+        print(
+            f"  {'batch scoring, S3 parquet → S3 parquet (job)':<44} {batch_rps:>10,.0f}  ({batch_seconds:.1f} s)"
+        )
+        print(
+            f"  {'  of which inside the container':<44} {summary['rows_per_second']:>10,.0f}  ({summary['seconds']:.1f} s)"
+        )
+        print(f"  {'raw ONNX Runtime, in memory':<44} {raw_rps:>10,.0f}")
+        print(f"  ratio {ratio:.2f}x (target ≥ {TARGET}x: {'met' if ratio >= TARGET else 'MISSED'})")
+        out = REPO / ".prodml" / "bench" / "batch.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
+        print(f"  written to {out.relative_to(REPO)}")
+    finally:
+        emulator.down()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
