@@ -26,8 +26,9 @@ capture    <dataset>/date=YYYY-MM-DD/hour=HH/<batch>.jsonl       sampled request
 
 Knowledge bases (prodml.knowledge; ``<kb>`` is the knowledge contract's name):
 raw        knowledge/<kb>/ingest_date=YYYY-MM-DD/<sha256>.<ext> landed documents, never overwritten
-           knowledge/_landing/<kb>/<sha256>.json                 landing record, written last; its creation is
-                                                                 the S3 event the ingestion queue receives
+           knowledge/_landing/<kb>/<sha256>.json                 landing record, written after the bytes; its
+                                                                 creation is the S3 event the ingestion queue receives
+           knowledge/_landing/<kb>/heads/<name hash>.json        a document's current version, written last
 artifacts  knowledge/<kb>/documents/<pipeline>/<sha256>.npz      a document normalised, chunked and embedded
            knowledge/<kb>/documents/<pipeline>/<sha256>.failed.json  why it could not be
            knowledge/<kb>/index/version=<v>/index.npz            an index version (chunks, vectors, BM25)
@@ -39,6 +40,7 @@ artifacts  knowledge/<kb>/documents/<pipeline>/<sha256>.npz      a document norm
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date
 
@@ -205,6 +207,16 @@ class Zones:
     @classmethod
     def knowledge_landing_key(cls, kb: str, sha256: str) -> str:
         return f"{cls.knowledge_landing_prefix(kb)}{sha256}.json"
+
+    @staticmethod
+    def knowledge_heads_prefix(kb: str) -> str:
+        return f"knowledge/_landing/{kb}/heads/"
+
+    @classmethod
+    def knowledge_head_key(cls, kb: str, document: str) -> str:
+        """Which landed version is a document's current one (moved by every landing that changes it,
+        a return to earlier bytes included); keyed by the sha256 of the document's name."""
+        return f"{cls.knowledge_heads_prefix(kb)}{hashlib.sha256(document.encode()).hexdigest()[:32]}.json"
 
     @staticmethod
     def knowledge_processed_prefix(kb: str, pipeline: str) -> str:

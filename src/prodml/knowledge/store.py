@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ class DocumentRecord:
 class Landed:
     record: DocumentRecord
     landed: bool  # False: these bytes were already in the raw zone
+    current_changed: bool = True  # False: they were already the document's current version
 
 
 def embedding_spec(contract: KnowledgeContract, settings: Settings) -> EmbeddingSpec:
@@ -80,6 +82,12 @@ def pipeline_id(contract: KnowledgeContract, embedding: EmbeddingSpec) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+@cache
+def _s3_client(settings: Settings) -> Any:
+    # Creating a botocore client costs ~0.2 s; a worker makes one per process and settings.
+    return aws.client("s3", settings)
+
+
 class KnowledgeStore:
     """One knowledge base's objects in the raw and artifacts buckets."""
 
@@ -90,7 +98,7 @@ class KnowledgeStore:
         self.zones = Zones(settings)
         self.raw_bucket = self.zones.bucket("raw")
         self.artifacts_bucket = self.zones.bucket("artifacts")
-        self.s3 = s3 or aws.client("s3", settings)
+        self.s3 = s3 or _s3_client(settings)
 
     # ---- landing ----------------------------------------------------------------------------------------
     def land(self, path: Path, document: str, *, now: datetime | None = None) -> Landed:
@@ -112,9 +120,11 @@ class KnowledgeStore:
         sha = hashlib.sha256(data).hexdigest()
         record_key = self.zones.knowledge_landing_key(self.kb, sha)
         existing = self._read_json(self.raw_bucket, record_key)
-        if existing is not None:
-            return Landed(DocumentRecord(**existing), landed=False)
         now = now or datetime.now(UTC)
+        if existing is not None:
+            # Known bytes: nothing lands, but they may become the document's current version again.
+            moved = self._move_head(document, sha, now)
+            return Landed(DocumentRecord(**existing), landed=False, current_changed=moved)
         key = self.zones.knowledge_document_key(self.kb, now.date(), sha, path.suffix.lower().lstrip("."))
         record = DocumentRecord(
             kb=self.kb,
@@ -124,7 +134,7 @@ class KnowledgeStore:
             size_bytes=size,
             key=key,
             uri=f"s3://{self.raw_bucket}/{key}",
-            ingested_at=now.isoformat(timespec="seconds"),
+            ingested_at=now.isoformat(timespec="microseconds"),
             contract_version=self.contract.version,
         )
         # An interrupted earlier landing may have left the object without its record: same bytes, same key.
@@ -137,7 +147,20 @@ class KnowledgeStore:
                 Metadata={"sha256": sha, "document": document.encode("ascii", "replace").decode()},
             )
         self._write_json(self.raw_bucket, record_key, asdict(record))
-        return Landed(record, landed=True)
+        self._move_head(document, sha, now)
+        return Landed(record, landed=True, current_changed=True)
+
+    def _move_head(self, document: str, sha256: str, now: datetime) -> bool:
+        key = self.zones.knowledge_head_key(self.kb, document)
+        head = self._read_json(self.raw_bucket, key)
+        if head is not None and head["sha256"] == sha256:
+            return False
+        self._write_json(
+            self.raw_bucket,
+            key,
+            {"document": document, "sha256": sha256, "since": now.isoformat(timespec="microseconds")},
+        )
+        return True
 
     def landing_record(self, sha256: str) -> DocumentRecord | None:
         found = self._read_json(self.raw_bucket, self.zones.knowledge_landing_key(self.kb, sha256))
@@ -148,15 +171,24 @@ class KnowledgeStore:
         records = [
             DocumentRecord(**self._read_json_required(self.raw_bucket, key))
             for key in self._keys(self.raw_bucket, self.zones.knowledge_landing_prefix(self.kb))
+            if not key.startswith(self.zones.knowledge_heads_prefix(self.kb))
         ]
         return sorted(records, key=lambda r: (r.ingested_at, r.document, r.sha256))
 
     def current_documents(self) -> list[DocumentRecord]:
-        """The newest landed version of each document: what the next index is built from."""
-        newest: dict[str, DocumentRecord] = {}
-        for record in self.landed():
-            newest[record.document] = record
-        return [newest[name] for name in sorted(newest)]
+        """The current version of each document (its head): what the next index is built from."""
+        current = []
+        for key in self._keys(self.raw_bucket, self.zones.knowledge_heads_prefix(self.kb)):
+            head = self._read_json_required(self.raw_bucket, key)
+            record = self.landing_record(head["sha256"])
+            if record is None:
+                raise LookupError(
+                    f"document {head['document']!r}: its current version {head['sha256']} has no landing record"
+                )
+            if record.document != head["document"]:  # the same bytes landed first under another name
+                record = DocumentRecord(**{**asdict(record), "document": head["document"]})
+            current.append(record)
+        return sorted(current, key=lambda r: r.document)
 
     def read_document(self, record: DocumentRecord) -> bytes:
         data: bytes = self.s3.get_object(Bucket=self.raw_bucket, Key=record.key)["Body"].read()

@@ -23,6 +23,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
@@ -91,6 +92,7 @@ class WorkerReport:
         return sum(o.chunks for o in self.outcomes if o.status == "processed")
 
 
+@cache
 def sqs_client(settings: Settings) -> Any:
     return aws.boto3_session(settings).client("sqs", endpoint_url=settings.endpoint_url)
 
@@ -184,13 +186,18 @@ def landing_events(body: str) -> list[tuple[str, str]]:
     return found
 
 
-def kb_of_landing_key(key: str) -> tuple[str, str] | None:
-    """``knowledge/_landing/<kb>/<sha256>.json`` → ``(kb, sha256)``."""
+def kb_of_landing_key(key: str) -> tuple[str, str | None] | None:
+    """``knowledge/_landing/<kb>/<sha256>.json`` → ``(kb, sha256)``; a head (a document's current version
+    moved) → ``(kb, None)``; anything else → None."""
     prefix = Zones.knowledge_landing_prefix()
     if not key.startswith(prefix) or not key.endswith(".json"):
         return None
     parts = key[len(prefix) :].split("/")
-    return (parts[0], parts[1][: -len(".json")]) if len(parts) == 2 else None
+    if len(parts) == 2:
+        return parts[0], parts[1][: -len(".json")]
+    if len(parts) == 3 and parts[1] == "heads":
+        return parts[0], None
+    return None
 
 
 def process_document(store: KnowledgeStore, record: DocumentRecord, *, force: bool = False) -> Outcome:
@@ -257,6 +264,10 @@ def process_message(
             )
             continue
         kb, sha = parsed
+        if sha is None:
+            # A document's current version moved (to new bytes, or back to earlier ones): rebuild the index.
+            outcomes.append(Outcome("current_changed", kb) if kb in contracts else Outcome("ignored", kb))
+            continue
         if kb not in contracts:
             reason = (
                 f"no knowledge contract for {kb!r} in this worker (it has {', '.join(sorted(contracts))})"
@@ -329,7 +340,8 @@ def run_worker(
         response = sqs.receive_message(
             QueueUrl=queues.url,
             MaxNumberOfMessages=10,
-            WaitTimeSeconds=1 if drain else wait_seconds,
+            # Draining polls short and asks the queue whether anything is left (below) instead.
+            WaitTimeSeconds=0 if drain else wait_seconds,
             AttributeNames=["ApproximateReceiveCount"],
         )
         messages = response.get("Messages", [])
@@ -352,7 +364,7 @@ def run_worker(
                 sqs.delete_message(QueueUrl=queues.url, ReceiptHandle=message["ReceiptHandle"])
             for outcome in outcomes:
                 report.outcomes.append(outcome)
-                if outcome.status == "processed" and outcome.kb:
+                if outcome.status in ("processed", "current_changed") and outcome.kb:
                     touched.add(outcome.kb)
                 if on_outcome:
                     on_outcome(outcome)
@@ -362,8 +374,10 @@ def run_worker(
             for kb in sorted(touched):
                 build_index(contracts[kb], settings)
             touched.clear()
-        if drain and _queue_empty(sqs, queues.url):
-            break
+        if drain:
+            if _queue_empty(sqs, queues.url):
+                break
+            time.sleep(0.2)  # messages in flight (a retry's backoff): wait for them to be visible again
     report.seconds = time.monotonic() - started
     return report
 
@@ -507,7 +521,12 @@ class IngestReport:
         worker = self.worker
         return {
             "landed": [
-                {"document": r.record.document, "sha256": r.record.sha256, "new": r.landed}
+                {
+                    "document": r.record.document,
+                    "sha256": r.record.sha256,
+                    "new": r.landed,
+                    "current_changed": r.current_changed,
+                }
                 for r in self.landed
             ],
             "refused": [{"path": path, "reason": reason} for path, reason in self.refused],
