@@ -433,13 +433,14 @@ def _guard_sync_tasks() -> None:
     )
 
     method = callback.StateTaskServiceCallback._eval_integration_pattern
-    source = textwrap.dedent(inspect.getsource(method))
+    lines, first = inspect.getsourcelines(method)
+    source = textwrap.dedent("".join(lines))
     if getattr(method, "_prodml_guarded", False) or SYNC_TASK_BUG not in source:
         return  # patched already, or moto fixed it (tests/emulator/test_moto_hooks.py says which)
     namespace: dict[str, Any] = {}
-    code = compile(
-        source.replace(SYNC_TASK_BUG, _SYNC_TASK_FIX), inspect.getsourcefile(method) or "moto", "exec"
-    )
+    # Padded to its own line numbers, so a traceback through it shows moto's lines.
+    fixed = "\n" * (first - 1) + source.replace(SYNC_TASK_BUG, _SYNC_TASK_FIX)
+    code = compile(fixed, inspect.getsourcefile(method) or "moto", "exec")
     exec(code, vars(callback), namespace)  # moto's own source with that one line guarded
     guarded = namespace["_eval_integration_pattern"]
     guarded._prodml_guarded = True
