@@ -1,5 +1,5 @@
 ################################################################################
-# Orchestration
+# State machines
 ################################################################################
 
 variable "name" {
@@ -65,7 +65,7 @@ variable "retrain_enabled" {
 }
 
 ################################################################################
-# Specs
+# State machine definitions
 ################################################################################
 
 variable "templates_directory" {
@@ -167,13 +167,8 @@ variable "schedules_enabled" {
 }
 
 ################################################################################
-# Processing jobs
+# Platform image parameter
 ################################################################################
-
-variable "processing_role_name" {
-  description = "Name of the processing jobs' execution role (modules/naming processing_role_name)."
-  type        = string
-}
 
 variable "image_parameter_name" {
   description = "Name of the SSM parameter holding the platform image URI (modules/naming image_parameter_name); the deploy workflow writes it, Terraform only creates it."
@@ -183,6 +178,15 @@ variable "image_parameter_name" {
     condition     = can(regex("^/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", var.image_parameter_name))
     error_message = "image_parameter_name must be a hierarchical SSM name starting with /."
   }
+}
+
+################################################################################
+# Processing role
+################################################################################
+
+variable "processing_role_name" {
+  description = "Name of the processing jobs' execution role (modules/naming processing_role_name)."
+  type        = string
 }
 
 variable "ecr_repository_arn" {
