@@ -149,7 +149,7 @@ def as_hcl(expression) -> str:
     return json.dumps(expression) if not isinstance(expression, str) else f'"{expression}"'
 
 
-def root(env: str) -> str:
+def root(env: str, overrides: dict[str, object] | None = None) -> str:
     """The platform root's spec-reading locals and its call of the orchestration module: every input built
     from those locals is the root's own expression, the others are this test's values."""
     root_locals = {
@@ -160,13 +160,13 @@ def root(env: str) -> str:
     }
     lines = ["locals {", *(f'  {n} = "{e}"' for n, e in root_locals.items()), "}"]
     _, body = load_blocks(PLATFORM, "module")["orchestration"]
-    inputs = module_inputs(env)
+    inputs = {**module_inputs(env), **(overrides or {})}
     lines += ['module "orchestration" {', '  source = "../../modules/orchestration"']
     for name, value in body.items():
         if name in ("source", "__start_line__", "__end_line__"):
             continue
         expression = unwrap(value)
-        if references(expression) and only_locals(expression, root_locals):
+        if name not in (overrides or {}) and references(expression) and only_locals(expression, root_locals):
             lines.append(f"  {name} = {as_hcl(expression)}")
         else:
             assert name in inputs, f"module.orchestration.{name} = {expression!r}: give the test a value"
@@ -176,7 +176,12 @@ def root(env: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate(tmp_path: Path, env: str, edit: Callable[[Path], None] | None = None) -> tuple[int, dict, str]:
+def evaluate(
+    tmp_path: Path,
+    env: str,
+    edit: Callable[[Path], None] | None = None,
+    overrides: dict[str, object] | None = None,
+) -> tuple[int, dict, str]:
     """Terraform's values of the module's offline locals (VALUES), for this environment's root."""
     repo = tmp_path / "repo"
     for source in [*JOBS.glob("*.yaml"), *JOBS.glob("*.json"), REPO / "src" / "prodml" / "__init__.py"]:
@@ -194,7 +199,7 @@ def evaluate(tmp_path: Path, env: str, edit: Callable[[Path], None] | None = Non
     (module / "values.tf").write_text(f'output "values" {{\n  value = {{ {values} }}\n}}\n')
     platform = repo / PLATFORM.relative_to(REPO)
     platform.mkdir(parents=True)
-    (platform / "main.tf").write_text(root(env))
+    (platform / "main.tf").write_text(root(env, overrides))
     init = run_terraform("init", "-input=false", "-no-color", cwd=platform)
     assert init.returncode == 0, init.stdout + init.stderr
     result = run_terraform("console", cwd=platform, stdin="jsonencode(module.orchestration.values)\n")
@@ -286,6 +291,20 @@ def test_a_template_variable_terraform_does_not_give_fails_the_evaluation(tmp_pa
     code, _, said = evaluate(tmp_path, "prod", edit)
     assert code != 0
     assert "window_minutes" in said
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"drift_alarm_arns": {}}, "drift_alarm_arns must give every dataset's drift alarm"),
+        ({"job_name_prefixes": {"customer_churn": "prodml-dev-customer-churn"}}, "exactly the datasets"),
+    ],
+)
+def test_the_module_refuses_inputs_that_would_leave_a_dataset_half_wired(tmp_path, overrides, message):
+    code, _, said = evaluate(tmp_path, "dev", overrides=overrides)
+    assert code != 0
+    # Terraform colours and wraps its messages: compare with both undone.
+    assert message in " ".join(re.sub(r"\x1b\[[0-9;]*m", "", said).replace("│", " ").split())
 
 
 def test_the_state_machines_deploy_the_rendered_definitions():
