@@ -156,20 +156,24 @@ resource "aws_cloudwatch_metric_alarm" "training_failed" {
   tags = var.tags
 }
 
+# One a dataset, on its overall DriftScore; settings from monitoring.yaml (spec.tf). Its change to ALARM is
+# what modules/orchestration's rule starts retraining on.
 resource "aws_cloudwatch_metric_alarm" "drift" {
-  alarm_name          = "${var.name}-feature-drift"
-  alarm_description   = "DriftScore of live traffic against the training baseline is above ${var.alarm_drift_score_threshold}."
-  namespace           = "prodml/drift"
-  metric_name         = "DriftScore"
-  statistic           = "Maximum"
-  period              = 3600
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.alarm_drift_score_threshold
-  treat_missing_data  = "notBreaching"
+  for_each = local.drift_alarms
+
+  alarm_name          = each.value.alarm_name
+  alarm_description   = "${each.key}: the drift job's ${each.value.metric_name} (largest feature statistic over its contract threshold) of live traffic against the serving model's training baseline reached ${each.value.threshold}."
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric_name
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
+  period              = each.value.period
+  evaluation_periods  = each.value.evaluation_periods
+  comparison_operator = each.value.comparison_operator
+  threshold           = each.value.threshold
+  treat_missing_data  = each.value.treat_missing_data
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
-  dimensions          = length(var.drift_metric_dimensions) > 0 ? var.drift_metric_dimensions : null
 
-  tags = var.tags
+  tags = merge(var.tags, { Dataset = each.key })
 }

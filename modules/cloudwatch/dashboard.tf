@@ -80,14 +80,14 @@ resource "aws_cloudwatch_dashboard" "this" {
       {
         type = "metric", x = 12, y = 12, width = 12, height = 6
         properties = {
-          title  = "Drift score and failed training jobs"
+          title  = "Drift score by dataset and failed training jobs"
           region = local.region
-          period = 3600
+          period = var.monitoring_spec.alarm.period_seconds
           metrics = [
-            [{ expression = "SEARCH('{prodml/drift} MetricName=\"DriftScore\"', 'Maximum', 3600)", id = "drift" }],
+            [{ expression = "SEARCH('{${var.monitoring_spec.metric.namespace},${join(",", var.monitoring_spec.metric.dimensions)}} MetricName=\"${var.monitoring_spec.metric.name}\"', '${var.monitoring_spec.alarm.statistic}', ${var.monitoring_spec.alarm.period_seconds})", id = "drift" }],
             ["AWS/Events", "TriggeredRules", "RuleName", var.training_failure_rule_name, { stat = "Sum" }],
           ]
-          annotations = { horizontal = [{ label = "drift alarm", value = var.alarm_drift_score_threshold }] }
+          annotations = { horizontal = [{ label = "drift alarm", value = local.drift_threshold }] }
         }
       },
     ]

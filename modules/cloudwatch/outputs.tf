@@ -42,9 +42,9 @@ output "alarm_arns" {
       error_rate_5xx  = aws_cloudwatch_metric_alarm.error_rate_5xx.arn
       unhealthy_hosts = aws_cloudwatch_metric_alarm.unhealthy_hosts.arn
       training_failed = aws_cloudwatch_metric_alarm.training_failed.arn
-      drift           = aws_cloudwatch_metric_alarm.drift.arn
     },
     { for key, alarm in aws_cloudwatch_metric_alarm.utilization : key => alarm.arn },
+    { for dataset, alarm in aws_cloudwatch_metric_alarm.drift : "drift/${dataset}" => alarm.arn },
   )
 }
 
@@ -53,6 +53,20 @@ output "alarm_arns" {
 output "deployment_alarm_names" {
   description = "Names of the alarms an ECS deployment rolls back on (5xx rate, unhealthy hosts): the ecs_service input deployment_alarm_names."
   value       = [aws_cloudwatch_metric_alarm.error_rate_5xx.alarm_name, aws_cloudwatch_metric_alarm.unhealthy_hosts.alarm_name]
+}
+
+################################################################################
+# Drift alarms
+################################################################################
+
+output "drift_alarm_arns" {
+  description = "ARN of each dataset's drift alarm, keyed by dataset: modules/orchestration starts retraining on its change to ALARM."
+  value       = { for dataset, alarm in aws_cloudwatch_metric_alarm.drift : dataset => alarm.arn }
+}
+
+output "drift_alarm_names" {
+  description = "Name of each dataset's drift alarm, keyed by dataset."
+  value       = { for dataset, alarm in aws_cloudwatch_metric_alarm.drift : dataset => alarm.alarm_name }
 }
 
 ################################################################################

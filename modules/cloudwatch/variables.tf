@@ -136,21 +136,71 @@ variable "alarm_utilization_threshold_percent" {
   }
 }
 
-variable "alarm_drift_score_threshold" {
-  description = "DriftScore (namespace prodml/drift) above which the drift alarm fires."
-  type        = number
-  default     = 0.2
+################################################################################
+# Drift alarms
+################################################################################
+
+variable "drift_alarm_names" {
+  description = "Name of each dataset's drift alarm, keyed by dataset (modules/naming drift_alarm_names): one alarm a dataset."
+  type        = map(string)
+}
+
+variable "monitoring_spec" {
+  description = "The drift metric and its alarm: src/prodml/jobs/monitoring.yaml, yamldecode()d (prodml.jobs.monitoring_spec() reads the same file)."
+  type = object({
+    kind = string
+    metric = object({
+      namespace         = string
+      name              = string
+      dimensions        = list(string)
+      feature_dimension = string
+    })
+    alarm = object({
+      statistic           = string
+      period_seconds      = number
+      evaluation_periods  = number
+      comparison_operator = string
+      threshold           = number
+      treat_missing_data  = string
+    })
+    window_hours = number
+  })
 
   validation {
-    condition     = var.alarm_drift_score_threshold > 0
-    error_message = "alarm_drift_score_threshold must be positive."
+    condition     = alltrue([for name in var.monitoring_spec.metric.dimensions : contains(["Dataset"], name)])
+    error_message = "monitoring_spec.metric.dimensions may list only: Dataset (the values the module knows for a dataset's alarm)."
+  }
+
+  validation {
+    condition     = contains(["SampleCount", "Average", "Sum", "Minimum", "Maximum"], var.monitoring_spec.alarm.statistic)
+    error_message = "monitoring_spec.alarm.statistic must be one of: SampleCount, Average, Sum, Minimum, Maximum."
+  }
+
+  validation {
+    condition     = contains(["GreaterThanOrEqualToThreshold", "GreaterThanThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold"], var.monitoring_spec.alarm.comparison_operator)
+    error_message = "monitoring_spec.alarm.comparison_operator must be one of: GreaterThanOrEqualToThreshold, GreaterThanThreshold, LessThanThreshold, LessThanOrEqualToThreshold."
+  }
+
+  validation {
+    condition     = contains(["breaching", "notBreaching", "ignore", "missing"], var.monitoring_spec.alarm.treat_missing_data)
+    error_message = "monitoring_spec.alarm.treat_missing_data must be one of: breaching, notBreaching, ignore, missing."
+  }
+
+  validation {
+    condition     = var.monitoring_spec.alarm.period_seconds >= 60 && var.monitoring_spec.alarm.period_seconds % 60 == 0 && var.monitoring_spec.alarm.evaluation_periods >= 1
+    error_message = "monitoring_spec.alarm.period_seconds must be a multiple of 60 (at least 60), and evaluation_periods at least 1."
   }
 }
 
-variable "drift_metric_dimensions" {
-  description = "Dimensions the drift job publishes DriftScore with; an alarm only matches a metric with exactly these."
-  type        = map(string)
-  default     = {}
+variable "alarm_drift_score_threshold" {
+  description = "Overrides monitoring.yaml's DriftScore alarm threshold (1.0: a statistic at its contract threshold); null keeps the spec's."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.alarm_drift_score_threshold == null || try(var.alarm_drift_score_threshold > 0, false)
+    error_message = "alarm_drift_score_threshold must be positive, or null for monitoring.yaml's threshold."
+  }
 }
 
 ################################################################################

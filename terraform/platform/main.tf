@@ -267,7 +267,11 @@ module "cloudwatch" {
   training_failure_rule_name = module.sagemaker.training_failure_rule_name
 
   alarm_latency_p95_threshold_ms = var.alarm_latency_p95_threshold_ms
-  alarm_drift_score_threshold    = var.alarm_drift_score_threshold
+
+  # One drift alarm a dataset, on the metric the drift job publishes (both from monitoring.yaml).
+  drift_alarm_names           = module.naming.drift_alarm_names
+  monitoring_spec             = local.monitoring_spec
+  alarm_drift_score_threshold = var.alarm_drift_score_threshold
 
   tags = local.tags
 }

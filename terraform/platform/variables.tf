@@ -178,9 +178,9 @@ variable "alarm_latency_p95_threshold_ms" {
 }
 
 variable "alarm_drift_score_threshold" {
-  description = "DriftScore alarm threshold."
+  description = "Overrides the drift alarms' DriftScore threshold; null keeps src/prodml/jobs/monitoring.yaml's (1.0: a feature statistic at its contract threshold)."
   type        = number
-  default     = 0.2
+  default     = null
 }
 
 ################################################################################
