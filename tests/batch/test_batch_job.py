@@ -47,21 +47,29 @@ def test_batch_score_runs_as_a_processing_job_and_reconciles(platform, artifacts
         f"s3://{bucket}/batch/out/",
         "--chunk-rows",
         "100",
-        "--json",
         timeout=300,
     )
     assert result.returncode == 0, result.stderr + result.stdout
-    answer = json.loads(result.stdout)
-    summary = answer["summary"]
-    assert answer["status"] == "Completed" and answer["job"].startswith("prodml-dev-customer-churn-batch-")
+    summary = json.loads(s3.get_object(Bucket=bucket, Key="batch/out/summary.json")["Body"].read())
     assert summary["model_version"] == version and summary["model_backend"] == "onnx"
     assert summary["rows_in"] == rows_written
     assert summary["rows_scored"] + summary["rows_quarantined"] == summary["rows_in"]
     assert summary["rows_quarantined"] > 1 and summary["quarantined_by_reason"]["malformed_row"] == 1
     assert _rows(s3, bucket, "batch/out/predictions/") == summary["rows_scored"]
     assert _rows(s3, bucket, "batch/out/quarantine/") == summary["rows_quarantined"]
+    # Read by a person: the counts and rows/s at the end.
+    assert (
+        f"scored {summary['rows_scored']:,} and quarantined {summary['rows_quarantined']:,} of "
+        f"{summary['rows_in']:,} rows" in result.stdout
+    )
+    assert "rows/s" in result.stdout
 
-    described = aws.client("sagemaker", settings).describe_processing_job(ProcessingJobName=answer["job"])
+    (job,) = aws.client("sagemaker", settings).list_processing_jobs()["ProcessingJobSummaries"]
+    assert job["ProcessingJobName"].startswith("prodml-dev-customer-churn-batch-")
+    described = aws.client("sagemaker", settings).describe_processing_job(
+        ProcessingJobName=job["ProcessingJobName"]
+    )
+    assert described["ProcessingJobStatus"] == "Completed"
     assert described["AppSpecification"]["ContainerEntrypoint"][:3] == ["python", "-m", "app.batch"]
     assert described["Environment"] == {
         "PRODML_PROJECT": "prodml",
@@ -69,20 +77,26 @@ def test_batch_score_runs_as_a_processing_job_and_reconciles(platform, artifacts
         "PRODML_REGION": "us-east-1",
     }
 
-    # Read by a person: progress, then the counts and rows/s.
-    shown = run_prodml(
+
+@pytest.mark.slow
+def test_json_output_for_scripts(platform, artifacts, tmp_path):
+    record_image(platform.settings)
+    platform.publish(artifacts["a"])
+    rows = write_dirty_input(platform.contract, tmp_path / "input", 50, seed=6)
+    s3, bucket = aws.client("s3", platform.settings), platform.settings.bucket("artifacts")
+    _upload(s3, tmp_path / "input", bucket, "in/")
+    result = run_prodml(
         "batch-score",
         "--input",
-        f"s3://{bucket}/batch/in/",
+        f"s3://{bucket}/in/",
         "--output",
-        f"s3://{bucket}/batch/out2/",
+        f"s3://{bucket}/out/",
+        "--json",
         timeout=300,
     )
-    assert shown.returncode == 0, shown.stderr + shown.stdout
-    assert (
-        f"scored {summary['rows_scored']:,} and quarantined {summary['rows_quarantined']:,}" in shown.stdout
-    )
-    assert "rows/s" in shown.stdout
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["status"] == "Completed" and answer["summary"]["rows_in"] == rows
 
 
 @pytest.mark.slow

@@ -171,12 +171,19 @@ def _csv_chunks(path: Path, source: str, contract: Contract, chunk_rows: int) ->
 
 
 def read_chunks(directory: Path, contract: Contract, chunk_rows: int) -> Iterator[Chunk]:
+    """Every input file's rows, a chunk at a time; an empty file has none. A file that is not what its name
+    says (unreadable parquet, CSV without a header) fails the job, naming it: no row of it can be counted."""
     for path in input_files(directory):
         source = path.relative_to(directory).as_posix()
-        if path.suffix.lower() == ".parquet":
-            yield from _parquet_chunks(path, source, contract, chunk_rows)
-        else:
-            yield from _csv_chunks(path, source, contract, chunk_rows)
+        if path.stat().st_size == 0:
+            continue
+        try:
+            if path.suffix.lower() == ".parquet":
+                yield from _parquet_chunks(path, source, contract, chunk_rows)
+            else:
+                yield from _csv_chunks(path, source, contract, chunk_rows)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise BatchError(f"input file {source} cannot be read: {exc}") from None
 
 
 # ---- scoring ---------------------------------------------------------------------------------------------
