@@ -7,6 +7,7 @@ import json
 import pytest
 
 from prodml.knowledge.answer import EXTRACTIVE, answer_question
+from prodml.knowledge.contract import parse_knowledge_contract
 from prodml.knowledge.store import KnowledgeStore
 from prodml.knowledge.worker import dead_letters, ingest, queue_depths, run_worker
 from tests.knowledge.documents import ALPHA, ALPHA_CHANGED, ALPHA_UNRELATED
@@ -110,3 +111,17 @@ def test_the_gate_promotes_a_good_index_and_refuses_a_worse_one(kb_env, kb_contr
     status = json.loads(cli("kb", "status", "--contract", str(kb_contract_path), "--json").stdout)
     assert status["promoted"] == good and status["latest"] == worse
     assert root  # the documents are named relative to the working directory or by file name
+
+
+def test_a_chunking_change_reprocesses_the_landed_documents_into_a_new_version(kb_env, kb_contract, corpus):
+    files = [corpus["alpha"], corpus["beta"]]
+    first = ingest(files, kb_contract, kb_env, root=corpus["alpha"].parent)
+    data = kb_contract.model_dump(mode="json")
+    data["documents"]["types"]["markdown"]["chunking"] = {"size": 120, "overlap": 20}
+    rechunked = parse_knowledge_contract(data)
+    second = ingest(files, rechunked, kb_env, root=corpus["alpha"].parent)
+    # Nothing lands again; the landed documents are queued for the new pipeline and make a new version.
+    assert not any(r.landed for r in second.landed)
+    assert second.worker is not None and second.worker.count("processed") == 2
+    assert second.build is not None and second.build.version != first.build.version
+    assert second.build.manifest["chunks"] > first.build.manifest["chunks"]

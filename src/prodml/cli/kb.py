@@ -123,7 +123,7 @@ def ingest_command(
             console.print(f"[yellow]refused[/] {path}: {result}")
 
     def on_outcome(outcome) -> None:
-        if json_ or outcome.status in ("ignored", "unchanged"):
+        if json_ or outcome.status in ("ignored", "unchanged", "current_changed"):
             return
         colour = {"processed": "green", "dead_lettered": "red", "retry": "yellow"}.get(
             outcome.status, "white"
@@ -168,7 +168,7 @@ def worker_command(
     contracts = {c.name: c for c in (_contract(p) for p in (contract_paths or [DEFAULT_KB_CONTRACT]))}
 
     def on_outcome(outcome) -> None:
-        if not json_:
+        if not json_ and outcome.status not in ("ignored", "current_changed"):
             console.print(f"{outcome.status} {outcome.document} {outcome.reason}", highlight=False)
 
     report = run_worker(contracts, settings(), drain=drain, on_outcome=on_outcome)

@@ -53,9 +53,18 @@ class OfflineEmbedder:
 
 @cache
 def _wordllama() -> Any:
+    import logging
     from pathlib import Path
 
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     import wordllama  # type: ignore[import-untyped]  # ships no type information
+
+    # wordllama calls logging.basicConfig(level=INFO) on import: undo it, the host process owns logging.
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
     # The wheel ships weights/ and tokenizers/ inside the package; pointing the cache at the package makes
     # WordLlama find both there, and disable_download turns a missing file into an error, not a download.

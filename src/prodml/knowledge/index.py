@@ -146,10 +146,18 @@ def chunk_id(document_version: str, ordinal: int) -> str:
     return f"{document_version[:16]}-{ordinal:04d}"
 
 
-def bm25_tokens(texts: Sequence[str]) -> list[list[str]]:
+def _bm25s() -> Any:
+    import logging
+
     import bm25s  # type: ignore[import-untyped]  # ships no type information
 
-    tokens: list[list[str]] = bm25s.tokenize(
+    # bm25s sets its own logger to DEBUG, which would put a line a build into the host's logs.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
+def bm25_tokens(texts: Sequence[str]) -> list[list[str]]:
+    tokens: list[list[str]] = _bm25s().tokenize(
         list(texts), stopwords="en", return_ids=False, show_progress=False
     )
     return tokens
@@ -176,8 +184,7 @@ class KnowledgeIndex:
     def build(
         cls, processed: Sequence[ProcessedDocument], chunking: dict[str, Any], embedding: EmbeddingSpec
     ) -> KnowledgeIndex:
-        import bm25s
-
+        bm25s = _bm25s()
         ordered = sorted(processed, key=lambda d: (d.document, d.sha256))
         names = [d.document for d in ordered]
         if len(set(names)) != len(names):
@@ -358,7 +365,7 @@ class KnowledgeIndex:
         if len(self) == 0:
             return np.zeros(0, dtype=np.float32)
         if self._bm25 is None:
-            import bm25s
+            bm25s = _bm25s()
 
             retriever = bm25s.BM25(**BM25_PARAMS)
             retriever.vocab_dict = self.bm25_state["vocab"]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 # Bump when the output for the same bytes changes: it is part of every processed document's key.
-NORMALISER_VERSION = "1"
+NORMALISER_VERSION = "2"
 
 _BLOCK_TAGS = [
     "address",
@@ -100,8 +101,9 @@ def html_to_text(html: str) -> str:
     for tag in soup.find_all(_DROP_TAGS):
         tag.decompose()
     # Source line breaks inside a paragraph are soft (wrapped text); only <pre> keeps its own.
+    preformatted = {id(node) for pre in soup.find_all("pre") for node in pre.find_all(string=True)}
     for node in soup.find_all(string=True):
-        if "\n" in node and node.find_parent("pre") is None:
+        if "\n" in node and id(node) not in preformatted:
             node.replace_with(node.replace("\n", " "))
     for br in soup.find_all("br"):
         br.replace_with("\n")
@@ -115,9 +117,39 @@ def html_to_text(html: str) -> str:
 
 
 def markdown_to_text(markdown: str) -> str:
+    """Markdown's text, from markdown-it-py's token stream (no HTML round trip): a block ends a line, a
+    soft line break is a space, code keeps its lines, table cells are separated by `` | ``."""
     from markdown_it import MarkdownIt
 
-    return html_to_text(MarkdownIt("commonmark").enable("table").render(markdown))
+    parts: list[str] = []
+    for token in MarkdownIt("commonmark").enable("table").parse(markdown):
+        if token.type == "inline":
+            parts.append(_inline_text(token.children or []))
+        elif token.type in ("fence", "code_block"):
+            parts.append("\n" + token.content + "\n")
+        elif token.type == "html_block":
+            parts.append("\n" + html_to_text(token.content) + "\n")
+        elif token.type in ("th_close", "td_close"):
+            parts.append(" | ")
+        elif token.type in ("heading_close", "paragraph_close") and not token.hidden:
+            parts.append("\n\n")
+        elif token.type in ("paragraph_close", "list_item_close", "tr_close", "hr", "blockquote_close"):
+            parts.append("\n")
+    return tidy("".join(parts))
+
+
+def _inline_text(children: list[Any]) -> str:
+    parts = []
+    for child in children:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type == "softbreak":
+            parts.append(" ")
+        elif child.type == "hardbreak":
+            parts.append("\n")
+        elif child.type == "image":
+            parts.append(_inline_text(child.children or []))
+    return "".join(parts)
 
 
 def pdf_to_text(data: bytes, name: str) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -147,6 +147,8 @@ def ensure_queues(settings: Settings) -> Queues:
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     s3 = aws.client("s3", settings)
     bucket = Zones(settings).bucket("raw")
+    if not _bucket_exists(s3, bucket):
+        raise LookupError(f"no raw zone bucket {bucket}: provision the platform first (`prodml bootstrap`)")
     wanted = {
         "Id": "knowledge-ingest",
         "QueueArn": arn,
@@ -167,6 +169,16 @@ def ensure_queues(settings: Settings) -> Queues:
             NotificationConfiguration=configuration,  # type: ignore[arg-type]  # built from the response
         )
     return Queues(url, dlq_url, arn, dlq_arn)
+
+
+def _bucket_exists(s3: Any, bucket: str) -> bool:
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        raise
+    return True
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -510,6 +522,37 @@ def queue_depths(settings: Settings) -> dict[str, int]:
     return depths
 
 
+def requeue_unprocessed(
+    contract: KnowledgeContract, settings: Settings, skip: Collection[str] = ()
+) -> list[str]:
+    """Queue every current document that this contract's pipeline has neither processed nor failed (after a
+    chunking or embedding change, say), as the S3 event its landing raised once. ``skip``: bytes whose event
+    is on its way. Returns the documents queued."""
+    store = KnowledgeStore(contract, settings)
+    pipeline = pipeline_id(contract, embedding_spec(contract, settings))
+    queued = []
+    sqs = sqs_client(settings)
+    url = find_queues(settings, sqs).url
+    for record in store.current_documents():
+        if record.sha256 in skip or store.processed_exists(pipeline, record.sha256):
+            continue
+        if store.failure(pipeline, record.sha256) is not None:
+            continue
+        key = Zones.knowledge_landing_key(contract.name, record.sha256)
+        event = {
+            "Records": [
+                {
+                    "eventSource": "prodml:requeue",
+                    "eventName": "ObjectCreated:Requeue",
+                    "s3": {"bucket": {"name": store.raw_bucket}, "object": {"key": key}},
+                }
+            ]
+        }
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event))
+        queued.append(record.document)
+    return queued
+
+
 @dataclass
 class IngestReport:
     landed: list[Landed]
@@ -563,6 +606,7 @@ def ingest(
             on_landed(path, result)
 
     landed = land_documents(paths, contract, settings, root=root, on_landed=landed_or_refused)
+    requeue_unprocessed(contract, settings, skip={r.record.sha256 for r in landed if r.landed})
     if not work:
         return IngestReport(landed, refused, None, None)
     report = run_worker(
