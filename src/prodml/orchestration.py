@@ -184,8 +184,10 @@ class _ProcessingLog:
             except self.logs.exceptions.ResourceNotFoundException:
                 return found  # no job has written yet
             for event in page.get("events", []):
-                key = f"{event.get('logStreamName')}/{event.get('eventId')}/{event.get('timestamp')}"
-                if key in self.seen:
+                stream = str(event.get("logStreamName", ""))
+                key = f"{stream}/{event.get('eventId')}/{event.get('timestamp')}"
+                # Checked here too: the emulator's FilterLogEvents ignores logStreamNamePrefix.
+                if not stream.startswith(f"{job}/") or key in self.seen:
                     continue
                 self.seen.add(key)
                 message = event.get("message", "")
@@ -341,7 +343,7 @@ def drift_reports_dir(settings: Settings, job: str) -> Path:
 def drift_alarm(settings: Settings, dataset: str) -> dict[str, Any]:
     """The dataset's drift alarm as CloudWatch describes it (StateValue, StateReason, StateUpdatedTimestamp)."""
     name = naming.drift_alarm_name(settings.project, settings.env, dataset)
-    alarms = aws.client("cloudwatch", settings).describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    alarms = untyped_client("cloudwatch", settings).describe_alarms(AlarmNames=[name])["MetricAlarms"]
     if not alarms:
         raise LookupError(f"no drift alarm {name}; run `prodml bootstrap` (or `make apply` on AWS)")
     return dict(alarms[0])

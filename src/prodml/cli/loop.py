@@ -144,7 +144,7 @@ def retrain(
         f"[bold]retrained[/] in {result.seconds:.0f}s\n"
         f"  training job  {job}\n"
         f"  registered    version [bold]{version.version}[/] of {version.group}: [{colour}]{version.status}[/]\n"
-        f"  gate          {escape(version.approval_description or '-')}"
+        f"  decision      {escape(version.approval_description or '-')}"
     )
     if version.status == "Approved":
         console.print("  the service picks the new champion up at its next registry poll (no redeploy)")
