@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import tempfile
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -232,9 +231,9 @@ def _window_rows(
                 stats.rows_other_model_versions.get(key, 0) + item["counts"]
             )
         windowed = windowed.filter(served)
-    variants = Counter(windowed.column("variant").to_pylist())
-    for variant, count in variants.items():
-        stats.variants[str(variant)] = stats.variants.get(str(variant), 0) + count
+    for item in pc.value_counts(windowed.column("variant")).to_pylist():
+        variant = str(item["values"])
+        stats.variants[variant] = stats.variants.get(variant, 0) + item["counts"]
     stats.cache_hits += int(pc.sum(pc.fill_null(windowed.column("cache_hit"), False)).as_py() or 0)
     return windowed
 
