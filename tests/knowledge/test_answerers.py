@@ -106,3 +106,10 @@ def test_retrieval_modes_and_a_tampered_index_file(index):
         tampered = data[:100] + bytes([data[100] ^ 1]) + data[101:]
         KnowledgeIndex.from_bytes(tampered, hashlib.sha256(data).hexdigest())
     assert np.allclose(np.linalg.norm(index.vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_shipped_contracts_load_by_name():
+    from prodml.knowledge.contract import load_knowledge_contracts
+    from tests.conftest import REPO
+
+    assert list(load_knowledge_contracts(REPO / "contracts" / "knowledge")) == ["prodml_docs"]

@@ -125,3 +125,19 @@ def test_a_chunking_change_reprocesses_the_landed_documents_into_a_new_version(k
     assert second.worker is not None and second.worker.count("processed") == 2
     assert second.build is not None and second.build.version != first.build.version
     assert second.build.manifest["chunks"] > first.build.manifest["chunks"]
+
+
+def test_a_lambda_batch_reports_only_transient_failures(kb_env, kb_contract, corpus):
+    from prodml.knowledge.worker import handle_sqs_batch, sqs_client
+
+    ingest([corpus["alpha"], corpus["broken"]], kb_contract, kb_env, root=corpus["alpha"].parent, work=False)
+    sqs = sqs_client(kb_env)
+    url = sqs.get_queue_url(QueueName="prodml-dev-knowledge-ingest")["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]}
+    # The corrupt PDF is dead-lettered (handled); nothing is transient, so no item is retried.
+    assert handle_sqs_batch(event, {kb_contract.name: kb_contract}, kb_env) == {"batchItemFailures": []}
+    [letter] = dead_letters(kb_env)
+    assert letter["document"] == "broken.pdf"
+    store = KnowledgeStore(kb_contract, kb_env)
+    assert [d["document"] for d in store.manifest(store.latest_version())["documents"]] == ["alpha.md"]

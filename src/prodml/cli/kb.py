@@ -106,6 +106,7 @@ def ingest_command(
 ) -> None:
     """Land documents content-addressed in the raw zone (S3 events queue them), process them, and commit the
     index version of the current documents. Re-ingesting unchanged documents changes nothing."""
+    from prodml.knowledge.contract import load_knowledge_contracts
     from prodml.knowledge.store import Landed
     from prodml.knowledge.worker import ingest
 
@@ -133,7 +134,11 @@ def ingest_command(
 
     if not json_:
         console.print(f"knowledge base [bold]{contract.name}[/] on {endpoint_label(s)}: {len(files)} file(s)")
-    report = ingest(files, contract, s, root=root, work=work, on_landed=on_landed, on_outcome=on_outcome)
+    # Other knowledge bases share the queue: the drain handles their messages too, rather than dead-letter them.
+    peers = load_knowledge_contracts(contract_path.parent) if contract_path.parent.is_dir() else {}
+    report = ingest(
+        files, contract, s, root=root, work=work, on_landed=on_landed, on_outcome=on_outcome, peers=peers
+    )
     if json_:
         print_json(report.as_dict())
         return
@@ -156,22 +161,32 @@ def ingest_command(
 @handle_errors
 def worker_command(
     contract_paths: Annotated[
-        list[Path] | None, typer.Option("--contract", "-c", help="Knowledge contracts this worker serves.")
+        list[Path] | None,
+        typer.Option(
+            "--contract",
+            "-c",
+            help="Knowledge contracts this worker serves (default: every one in contracts/knowledge/).",
+        ),
     ] = None,
     drain: Annotated[bool, typer.Option("--drain", help="Stop once the queue is empty.")] = False,
     json_: JsonOption = False,
 ) -> None:
     """Consume the ingestion queue (long polling): process each landed document, dead-letter the ones that
     cannot be processed with their reason, and build the index once the queue is drained."""
-    from prodml.knowledge.worker import run_worker
+    from prodml.knowledge.contract import load_knowledge_contracts
+    from prodml.knowledge.worker import run_until_terminated
 
-    contracts = {c.name: c for c in (_contract(p) for p in (contract_paths or [DEFAULT_KB_CONTRACT]))}
+    contracts = (
+        {c.name: c for c in (_contract(p) for p in contract_paths)}
+        if contract_paths
+        else load_knowledge_contracts(DEFAULT_KB_CONTRACT.parent)
+    )
 
     def on_outcome(outcome) -> None:
         if not json_ and outcome.status not in ("ignored", "current_changed"):
             console.print(f"{outcome.status} {outcome.document} {outcome.reason}", highlight=False)
 
-    report = run_worker(contracts, settings(), drain=drain, on_outcome=on_outcome)
+    report = run_until_terminated(contracts, settings(), drain=drain, on_outcome=on_outcome)
     if json_:
         print_json({"outcomes": [o.as_dict() for o in report.outcomes], "seconds": round(report.seconds, 3)})
 

@@ -216,3 +216,19 @@ def load_knowledge_contract(path: str | Path) -> KnowledgeContract:
         raise KnowledgeContractError(f"{path}: not valid YAML ({exc})") from None
     contract = parse_knowledge_contract(data, str(path))
     return contract.model_copy(update={"source_path": path.resolve()})
+
+
+def load_knowledge_contracts(folder: Path) -> dict[str, KnowledgeContract]:
+    """Every knowledge contract in ``folder`` by name (golden-question files beside them are skipped)."""
+    found: dict[str, KnowledgeContract] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and "questions" in data:
+            continue
+        contract = load_knowledge_contract(path)
+        if contract.name in found:
+            raise KnowledgeContractError(
+                f"{path}: knowledge base {contract.name!r} is defined twice in {folder}"
+            )
+        found[contract.name] = contract
+    return found

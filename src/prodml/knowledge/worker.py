@@ -405,6 +405,57 @@ def _queue_empty(sqs: Any, url: str) -> bool:
     )
 
 
+def run_until_terminated(
+    contracts: Mapping[str, KnowledgeContract], settings: Settings, **kwargs: Any
+) -> WorkerReport:
+    """:func:`run_worker` as a long-running task (ECS): SIGTERM or SIGINT finishes the current batch and
+    returns, so a deployment or a scale-in never abandons a document halfway (its message would only be
+    redelivered, but the work would be lost)."""
+    import signal
+
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return run_worker(contracts, settings, should_stop=lambda: stopping, **kwargs)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def handle_sqs_batch(
+    event: Mapping[str, Any], contracts: Mapping[str, KnowledgeContract], settings: Settings
+) -> dict[str, Any]:
+    """An SQS-triggered Lambda's body (with ``ReportBatchItemFailures``): each record is one message; a
+    permanent failure is dead-lettered with its reason and counts as handled; a transient one is reported as
+    a batch item failure, so SQS retries only it (and redrives it after ``maxReceiveCount``)."""
+    sqs = sqs_client(settings)
+    queues = find_queues(settings, sqs)
+    stores: dict[str, KnowledgeStore] = {}
+    failures: list[dict[str, str]] = []
+    touched: set[str] = set()
+
+    def send_dead_letter(payload: dict[str, Any]) -> None:
+        sqs.send_message(QueueUrl=queues.dead_letter_url, MessageBody=json.dumps(payload, sort_keys=True))
+
+    for record in event.get("Records", []):
+        try:
+            outcomes = process_message(
+                record["body"], contracts, settings, dead_letter=send_dead_letter, stores=stores
+            )
+        except (EmbeddingError, OSError, ClientError, BotoCoreError):
+            failures.append({"itemIdentifier": record["messageId"]})
+            continue
+        touched.update(o.kb for o in outcomes if o.status in ("processed", "current_changed") and o.kb)
+    for kb in sorted(touched):
+        build_index(contracts[kb], settings)
+    return {"batchItemFailures": failures}
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Landing and building
 # ---------------------------------------------------------------------------------------------------------
@@ -593,9 +644,11 @@ def ingest(
     work: bool = True,
     on_landed: Callable[[Path, Landed | LandingError], None] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
+    peers: Mapping[str, KnowledgeContract] | None = None,
 ) -> IngestReport:
     """Land ``paths``; with ``work``, also act as the worker until the queue is drained and build the index
-    (on AWS the ECS worker does this; ``work=False`` only lands and leaves the rest to it)."""
+    (on AWS the ECS worker does this; ``work=False`` only lands and leaves the rest to it). ``peers``: the
+    other knowledge bases whose messages share the queue, handled rather than dead-lettered."""
     ensure_queues(settings)
     refused: list[tuple[str, str]] = []
 
@@ -609,8 +662,9 @@ def ingest(
     requeue_unprocessed(contract, settings, skip={r.record.sha256 for r in landed if r.landed})
     if not work:
         return IngestReport(landed, refused, None, None)
-    report = run_worker(
-        {contract.name: contract}, settings, drain=True, on_outcome=on_outcome, build_indexes=False
-    )
+    contracts = {**(peers or {}), contract.name: contract}
+    report = run_worker(contracts, settings, drain=True, on_outcome=on_outcome, build_indexes=False)
+    for peer in sorted({o.kb for o in report.outcomes if o.kb and o.kb != contract.name} & set(contracts)):
+        build_index(contracts[peer], settings)
     # Built even when nothing was processed: the same documents give the same (already committed) version.
     return IngestReport(landed, refused, report, build_index(contract, settings))
