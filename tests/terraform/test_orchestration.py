@@ -332,6 +332,18 @@ def test_the_drift_alarm_rule_is_bootstraps_pattern_and_exists_only_where_models
     assert unwrap(target["arn"]) == '${aws_sfn_state_machine.this["${each.key}/retrain"].arn}'
 
 
+def test_the_rule_watches_the_alarms_modules_cloudwatch_creates():
+    """The ARNs the rules match are the outputs of the alarms themselves (named by modules/naming), so a
+    renamed alarm cannot leave a rule matching nothing."""
+    calls = load_blocks(PLATFORM, "module")
+    _, orchestration = calls["orchestration"]
+    assert unwrap(orchestration["drift_alarm_arns"]) == "${module.cloudwatch.drift_alarm_arns}"
+    _, cloudwatch = calls["cloudwatch"]
+    assert unwrap(cloudwatch["drift_alarm_names"]) == "${module.naming.drift_alarm_names}"
+    _, output = load_blocks(MODULES / "cloudwatch", "output")["drift_alarm_arns"]
+    assert "aws_cloudwatch_metric_alarm.drift" in str(unwrap(output["value"]))
+
+
 def test_the_triggers_start_this_environments_state_machines_only(evaluated):
     env, values = evaluated
     (statement,) = values["triggers_policy"]["Statement"]
