@@ -60,9 +60,10 @@ def _contract(path: Path):
     return load_knowledge_contract(path)
 
 
-def _source_paths(contract, paths: list[Path]) -> tuple[list[Path], Path | None]:
+def _source_paths(contract, paths: list[Path], root: Path | None) -> tuple[list[Path], Path | None]:
     """The files to land (directories expanded to the contract's accepted types) and the root names are
-    relative to: the repository for the contract's sources, the working directory for paths given."""
+    relative to: the repository for the contract's sources; for paths given, ``root`` or else the working
+    directory (a file outside it is named by its file name)."""
     from prodml import paths as repo_paths
 
     if not paths:
@@ -83,7 +84,7 @@ def _source_paths(contract, paths: list[Path]) -> tuple[list[Path], Path | None]
             )
         else:
             files.append(path)
-    return files, Path.cwd()
+    return files, root or Path.cwd()
 
 
 @kb_app.command("ingest")
@@ -102,6 +103,14 @@ def ingest_command(
             "worker does this; --land-only only lands).",
         ),
     ] = True,
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            "--root",
+            help="Documents are named by their path below this folder (default: the working directory); "
+            "name them the same way every time, or a changed document becomes a new one.",
+        ),
+    ] = None,
     json_: JsonOption = False,
 ) -> None:
     """Land documents content-addressed in the raw zone (S3 events queue them), process them, and commit the
@@ -112,7 +121,7 @@ def ingest_command(
 
     contract = _contract(contract_path)
     s = settings()
-    files, root = _source_paths(contract, list(paths or []))
+    files, names_root = _source_paths(contract, list(paths or []), root)
 
     def on_landed(path: Path, result) -> None:
         if json_:
@@ -137,7 +146,14 @@ def ingest_command(
     # Other knowledge bases share the queue: the drain handles their messages too, rather than dead-letter them.
     peers = load_knowledge_contracts(contract_path.parent) if contract_path.parent.is_dir() else {}
     report = ingest(
-        files, contract, s, root=root, work=work, on_landed=on_landed, on_outcome=on_outcome, peers=peers
+        files,
+        contract,
+        s,
+        root=names_root,
+        work=work,
+        on_landed=on_landed,
+        on_outcome=on_outcome,
+        peers=peers,
     )
     if json_:
         print_json(report.as_dict())
