@@ -89,7 +89,9 @@ def test_the_job_compares_the_captured_window_and_publishes_the_metric(aws_env, 
     assert saved["verdict"] == "no_drift" and saved["rows"] == CAPTURED_ROWS
     assert saved["details"]["rows_other_model_versions"] == {str(served.version + 5): 40}
     assert saved["source"]["kind"] == "capture"
-    assert (out / "drift.html").read_text().count("<img") == len(churn.model_features)
+    page = (out / "drift.html").read_text()
+    assert page.count("<img") == len(churn.model_features)
+    assert f"served by other model versions: v{served.version + 5}: 40" in page
 
     spec = monitoring_spec()
     cloudwatch = aws.boto3_session(aws_env).client("cloudwatch", endpoint_url=aws_env.endpoint_url)

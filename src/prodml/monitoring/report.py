@@ -101,8 +101,22 @@ def _source_rows(result: DriftResult) -> list[tuple[str, str]]:
         where = [("Window", f"{source.get('since')} to {source.get('until')} (captured requests)")]
         if source.get("root"):
             where.append(("Capture", str(source["root"])))
+        details = result.details
+        if "rows_read" in details:
+            others = ", ".join(f"v{v}: {n:,}" for v, n in details["rows_other_model_versions"].items())
+            variants = ", ".join(f"{v} {n:,}" for v, n in details["variants"].items()) or "none"
+            where.append(
+                (
+                    "Captured rows",
+                    f"{details['rows_read']:,} read from {details['capture_objects']:,} objects; "
+                    f"compared by variant: {variants} ({details['cache_hits']:,} cache hits); "
+                    f"served by other model versions: {others or 'none'}; "
+                    f"outside the window: {details['rows_outside_window']:,}; "
+                    f"unreadable lines: {details['unreadable_lines']:,}",
+                )
+            )
     else:
-        where = [("Dataset", str(source.get("uri", "")))]
+        where = [("Source", f"{source.get('uri', '')} (a dataset)")]
     return [
         ("Dataset", result.dataset),
         ("Model version", str(result.model_version)),
