@@ -139,7 +139,7 @@ def run(context: JobContext, job: Any) -> None:
         watcher.start()
         code = joblog.run_process(
             argv,
-            cwd=paths.repo_root() / "services" / "inference",  # the platform image's WORKDIR
+            cwd=paths.inference_service_dir(),  # the platform image's WORKDIR
             env=env,
             stdout=[log.write],
             stderr=[on_stderr],
