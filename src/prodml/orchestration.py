@@ -30,6 +30,7 @@ from prodml.jobs import (
     processing_spec,
     render_template,
 )
+from prodml.jobs.watch import PROCESSING_LOG_GROUP, _LogTail
 from prodml.registry import ModelRegistry, ModelVersion
 from prodml.settings import Settings
 from prodml.zones import Zones
@@ -37,7 +38,6 @@ from prodml.zones import Zones
 KINDS = ("retrain", "drift")
 # The emulator's state machines poll their jobs every second (AWS's: orchestration.yaml's poll_seconds).
 EMULATOR_POLL_SECONDS = 1
-PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 DRIFT_JSON = "drift.json"
 DRIFT_HTML = "drift.html"
 DRIFT_ALARM_EVENT = "drift_alarm_event.json"  # beside the ASL templates; Terraform reads it too
@@ -169,37 +169,22 @@ def main_path(definition: Mapping[str, Any]) -> list[str]:
 
 
 class _ProcessingLog:
-    """New ``PRODML_EVENT`` lines of a processing job's log streams (``<job>/...``)."""
+    """New ``PRODML_EVENT`` lines of a processing job's log streams (``<job>/...``), each read from where the
+    last read stopped (the log reader of :mod:`prodml.jobs.watch`)."""
 
     def __init__(self, logs: Any):
-        self.logs = logs
-        self.seen: set[str] = set()
+        self.tail = _LogTail(logs)
 
     def events(self, job: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"logGroupName": PROCESSING_LOG_GROUP, "logStreamNamePrefix": f"{job}/"}
-        while True:
-            try:
-                page = self.logs.filter_log_events(**kwargs)
-            except self.logs.exceptions.ResourceNotFoundException:
-                return found  # no job has written yet
-            for event in page.get("events", []):
-                stream = str(event.get("logStreamName", ""))
-                key = f"{stream}/{event.get('eventId')}/{event.get('timestamp')}"
-                # Checked here too: the emulator's FilterLogEvents ignores logStreamNamePrefix.
-                if not stream.startswith(f"{job}/") or key in self.seen:
-                    continue
-                self.seen.add(key)
-                message = event.get("message", "")
-                if message.startswith(EVENT_PREFIX):
+        for stream in self.tail.streams(PROCESSING_LOG_GROUP, f"{job}/"):
+            for line in self.tail.read(PROCESSING_LOG_GROUP, stream):
+                if line.startswith(EVENT_PREFIX):
                     try:
-                        found.append(json.loads(message[len(EVENT_PREFIX) :]))
+                        found.append(json.loads(line[len(EVENT_PREFIX) :]))
                     except ValueError:
                         continue
-            token = page.get("nextToken")
-            if not token or token == kwargs.get("nextToken"):
-                return found
-            kwargs["nextToken"] = token
+        return found
 
 
 def follow(
