@@ -35,8 +35,8 @@ def _wait_state(cloudwatch, name: str, state: str, timeout: float = 10) -> dict:
 
 @pytest.fixture
 def drift_alarm(aws_env):
-    """The drift alarm, as monitoring.yaml shapes it, and a rule on its ALARM with two state machine targets:
-    one given a fixed Input, one given the event."""
+    """The drift alarm, as monitoring.yaml shapes it, and a rule on its ALARM with state machine targets
+    given a fixed Input, the event, a part of it (InputPath) and a transformation of it (InputTransformer)."""
     cloudwatch = aws.client("cloudwatch", aws_env)
     cloudwatch.put_metric_alarm(
         AlarmName="drift-churn",
@@ -56,7 +56,7 @@ def drift_alarm(aws_env):
         name: sfn.create_state_machine(name=name, definition=json.dumps(ECHO), roleArn=ROLE)[
             "stateMachineArn"
         ]
-        for name in ("retrain-fixed", "retrain-event")
+        for name in ("retrain-fixed", "retrain-event", "retrain-path", "retrain-transformed")
     }
     pattern = {
         "source": ["aws.cloudwatch"],
@@ -75,6 +75,16 @@ def drift_alarm(aws_env):
                 "Input": '{"trigger": "drift"}',
             },
             {"Id": "event", "Arn": machines["retrain-event"], "RoleArn": ROLE},
+            {"Id": "path", "Arn": machines["retrain-path"], "RoleArn": ROLE, "InputPath": "$.detail.state"},
+            {
+                "Id": "transformed",
+                "Arn": machines["retrain-transformed"],
+                "RoleArn": ROLE,
+                "InputTransformer": {
+                    "InputPathsMap": {"alarm": "$.detail.alarmName", "state": "$.detail.state.value"},
+                    "InputTemplate": '{"alarm": "<alarm>", "state": "<state>", "dataset": "churn"}',
+                },
+            },
         ],
     )
     return cloudwatch, sfn, machines, alarm
@@ -115,7 +125,7 @@ def test_a_breaching_datapoint_sets_off_the_alarm_and_its_rule_starts_the_state_
     assert alarmed["StateUpdatedTimestamp"] > ok["StateUpdatedTimestamp"]
 
     deadline = time.monotonic() + 10
-    while not (_executions(sfn, machines["retrain-fixed"]) and _executions(sfn, machines["retrain-event"])):
+    while not all(_executions(sfn, arn) for arn in machines.values()):
         assert time.monotonic() < deadline, "the rule started no execution"
         time.sleep(0.2)
     (fixed,) = _executions(sfn, machines["retrain-fixed"])
@@ -135,6 +145,10 @@ def test_a_breaching_datapoint_sets_off_the_alarm_and_its_rule_starts_the_state_
         "dimensions": {"Dataset": "churn"},
     }
     assert (metric["period"], metric["stat"]) == (60, "Maximum")
+    (path_run,) = _executions(sfn, machines["retrain-path"])
+    assert json.loads(path_run["input"]) == detail["state"]
+    (transformed,) = _executions(sfn, machines["retrain-transformed"])
+    assert json.loads(transformed["input"]) == {"alarm": "drift-churn", "state": "ALARM", "dataset": "churn"}
 
     # Staying in ALARM sends nothing more; SetAlarmState back to OK is a change the rule does not match.
     time.sleep(2)
