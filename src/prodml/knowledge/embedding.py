@@ -104,7 +104,9 @@ class BedrockEmbedder:
         return _normalised(np.asarray(rows, dtype=np.float32))
 
 
+@cache
 def bedrock_runtime(settings: Settings) -> Any:
+    """One client a process and settings (a worker embeds document after document with it)."""
     from botocore.config import Config
 
     from prodml import aws
