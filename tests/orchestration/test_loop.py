@@ -88,6 +88,18 @@ def test_retrain_fails_with_the_failed_jobs_own_reason(shipped_env, cli):
     assert json.loads(result.stdout)["status"] == "FAILED"
 
 
+def test_drift_fails_with_the_processing_jobs_own_reason(shipped_env, cli):
+    # No model has been approved yet: the drift job has no baseline to compare with, and says so; the
+    # state machine's Fail state carries the job's FailureReason.
+    result = cli("drift", "--json")
+    assert result.returncode == 1
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "FAILED" and summary["error"] == "JobFailed"
+    assert summary["cause"].startswith("processing job prodml-dev-customer-churn-drift-")
+    assert " Failed: " in summary["cause"] and "champion" in summary["cause"]
+    assert "execution FAILED: JobFailed: processing job" in result.stderr
+
+
 @pytest.mark.slow
 def test_retrain_runs_etl_training_and_registration_through_the_gate(shipped_env, churn_contract, tmp_path):
     s = shipped_env
