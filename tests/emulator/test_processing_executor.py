@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from prodml import aws
+from prodml.emulator import Emulator
+from prodml.settings import Settings
 from tests.conftest import REPO
 from tests.emulator.helpers import ecr_image, log_lines, put, wait_processing
 
@@ -221,3 +223,21 @@ def test_a_job_name_is_unique(aws_env, start):
     start("proc-twice")
     with pytest.raises(aws.client("sagemaker", aws_env).exceptions.ClientError, match="ResourceInUse"):
         start("proc-twice")
+
+
+def test_with_the_executor_stopped_a_job_waits_and_can_be_stopped_before_it_starts(
+    aws_env, start, moto_server, request
+):
+    emulator = Emulator(Settings(endpoint_url=moto_server))
+    emulator.executor("stop")
+    request.addfinalizer(lambda: emulator.executor("start"))
+    start("proc-waiting")
+    time.sleep(1)
+    sm = aws.client("sagemaker", aws_env)
+    waiting = sm.describe_processing_job(ProcessingJobName="proc-waiting")
+    assert waiting["ProcessingJobStatus"] == "InProgress" and "ProcessingStartTime" not in waiting
+    sm.stop_processing_job(ProcessingJobName="proc-waiting")
+    emulator.executor("start")
+    time.sleep(1)
+    stopped = sm.describe_processing_job(ProcessingJobName="proc-waiting")
+    assert stopped["ProcessingJobStatus"] == "Stopped" and "ProcessingStartTime" not in stopped
