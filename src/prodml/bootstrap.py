@@ -210,8 +210,8 @@ def provision_loop(settings: Settings, datasets: list[str], account_id: str) -> 
     sfn = orchestration.untyped_client("stepfunctions", settings)
     cloudwatch = orchestration.untyped_client("cloudwatch", settings)
     events = orchestration.untyped_client("events", settings)
-    # Roles by modules/orchestration's names (IAM is not enforced here): one per state machine, and the
-    # role the EventBridge rules start executions with.
+    # Roles by modules/orchestration's names (IAM is not enforced here): one per dataset's state machines,
+    # and the role the EventBridge rules start executions with.
     triggers_role = f"arn:aws:iam::{account_id}:role/{naming.resource_name(p, e, 'orchestration-triggers')}"
     for dataset in datasets:
         variables = orchestration.state_machine_variables(
@@ -223,14 +223,15 @@ def provision_loop(settings: Settings, datasets: list[str], account_id: str) -> 
                 sfn,
                 name,
                 state_machine_definition(kind, variables),
-                f"arn:aws:iam::{account_id}:role/{name}",
+                f"arn:aws:iam::{account_id}:role/{naming.job_name_prefix(p, e, dataset)}-states",
                 orchestration.state_machine_arn(settings, dataset, kind, account_id),
             )
             done.append(Provisioned("state machine", name, created))
         alarm = drift_alarm_definition(settings, dataset)
         created, alarm_arn = _ensure_drift_alarm(cloudwatch, alarm)
         done.append(Provisioned("drift alarm", alarm["AlarmName"], created))
-        rule = naming.resource_name(p, e, f"{dataset}-drift-retrain")
+        # Named after the state machine it starts, as modules/orchestration names it.
+        rule = naming.state_machine_name(p, e, dataset, "retrain")
         created = _ensure_retrain_rule(
             events,
             rule,

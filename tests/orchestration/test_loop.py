@@ -57,7 +57,7 @@ def test_bootstrap_provisions_the_loop_from_the_spec_files(shipped_env):
     assert alarm["ComparisonOperator"] == spec.alarm_comparison_operator
 
     events = orchestration.untyped_client("events", s)
-    rule = naming.resource_name(s.project, s.env, f"{DATASET}-drift-retrain")
+    rule = naming.state_machine_name(s.project, s.env, DATASET, "retrain")  # as modules/orchestration
     pattern = json.loads(events.describe_rule(Name=rule)["EventPattern"])
     assert pattern == orchestration.drift_alarm_event_pattern(alarm["AlarmArn"])
     assert pattern["detail"] == {"state": {"value": ["ALARM"]}}
