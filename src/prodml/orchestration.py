@@ -114,9 +114,12 @@ def start(kind: str, dataset: str, settings: Settings, input: Mapping[str, Any] 
     try:
         sfn.describe_state_machine(stateMachineArn=arn)
     except sfn.exceptions.StateMachineDoesNotExist:
-        raise LookupError(
-            f"no {kind} state machine for {dataset!r} ({arn}); run `prodml bootstrap` (or `make apply` on AWS)"
-        ) from None
+        where = (
+            "`make apply` creates it; an environment that serves promoted models has no retrain state machine"
+            if settings.is_real_aws
+            else "run `prodml bootstrap`"
+        )
+        raise LookupError(f"no {kind} state machine for {dataset!r} ({arn}): {where}") from None
     document = dict(input or {"started_by": "prodml"})
     return str(sfn.start_execution(stateMachineArn=arn, input=json.dumps(document))["executionArn"])
 
