@@ -80,17 +80,15 @@ def test_a_step_that_fails_writes_its_reason_where_sagemaker_reads_it(aws_env, t
     assert '"event": "failed"' in result.stdout
 
 
-def test_retrain_fails_with_the_failed_jobs_own_reason(shipped_env, cli):
-    # Nothing landed in the raw zone: the ETL step fails, and the execution says why.
+def test_a_failed_job_ends_the_execution_with_the_jobs_own_reason(shipped_env, cli):
+    # Nothing landed in the raw zone: the retrain's ETL run fails, and the execution says why.
     result = cli("retrain", "--json")
     assert result.returncode == 1
     assert "nothing landed" in result.stderr, result.stderr
     assert json.loads(result.stdout)["status"] == "FAILED"
 
-
-def test_drift_fails_with_the_processing_jobs_own_reason(shipped_env, cli):
     # No model has been approved yet: the drift job has no baseline to compare with, and says so; the
-    # state machine's Fail state carries the job's FailureReason.
+    # state machine's Fail state carries the processing job's FailureReason.
     result = cli("drift", "--json")
     assert result.returncode == 1
     summary = json.loads(result.stdout)
