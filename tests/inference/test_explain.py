@@ -65,6 +65,13 @@ def test_attributions_sum_to_the_margin(dataset, family, output, classes):
             assert (target == pipeline.predict_proba(X.iloc[:25]).argmax(axis=1)).all()
     assert np.abs(explained.margins - _margin(pipeline, X.iloc[:25], output, target)).max() < 1e-9
     assert np.abs(explained.attributions).sum() > 0
+    # A number beyond float32's range (±inf in the model input) is explained, not refused.
+    huge = X.iloc[:2].assign(**{contract.numeric_features[0]: [1e308, -1e308]})
+    huge = huge.assign(
+        **{n: huge[n].astype(np.float32).astype(np.float64) for n in contract.numeric_features}
+    )
+    extreme = Explainer(pipeline, contract, names).explain(huge)
+    assert np.isfinite(extreme.attributions).all()
     first = explained.as_dicts()[0]
     assert set(first["attributions"]) == set(contract.model_features)
     assert abs(first["base_value"] + sum(first["attributions"].values()) - first["margin"]) < 1e-6

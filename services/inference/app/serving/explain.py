@@ -40,6 +40,7 @@ TREE_ESTIMATORS = {
     "RandomForestClassifier": "probability",
     "RandomForestRegressor": "value",
 }
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 LINEAR_ESTIMATORS = {"LogisticRegression": "log_odds", "Ridge": "value", "LinearRegression": "value"}
 
 
@@ -109,6 +110,7 @@ class Explainer:
         import shap
 
         self.features = tuple(contract.model_features)
+        self._numeric = list(contract.numeric_features)
         self.regression = contract.target.task is Task.REGRESSION
         self._transform = pipeline[:-1]
         self._estimator = estimator = pipeline.steps[-1][1]
@@ -145,6 +147,10 @@ class Explainer:
         return pd.DataFrame(row, columns=list(self.features))
 
     def _columns(self, frame: Any) -> np.ndarray:
+        if self._numeric:
+            # A number beyond float32's range is ±inf in the model input (ONNX takes it; sklearn's checks
+            # refuse it): float32's largest value takes every tree split the same way.
+            frame = frame.assign(**{n: frame[n].clip(-_FLOAT32_MAX, _FLOAT32_MAX) for n in self._numeric})
         transformed = np.asarray(self._transform.transform(frame), dtype=np.float64)
         if self._tree:  # trees compare float32 inputs: give shap exactly the values sklearn's trees see
             transformed = transformed.astype(np.float32).astype(np.float64)
