@@ -5,6 +5,8 @@ cannot resume and says so."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -26,6 +28,7 @@ def own_emulator(tmp_path, monkeypatch):
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     point_at(endpoint, monkeypatch, tmp_path / ".prodml")
+    monkeypatch.setenv("PRODML_EMULATOR_SNAPSHOT_SECONDS", "0.5")
     emulator = Emulator(Settings(endpoint_url=endpoint), port=port, state_dir=tmp_path / "emulator")
     emulator.up()
     yield emulator, Settings()
@@ -96,3 +99,24 @@ def test_executions_alarms_and_jobs_across_a_restart(own_emulator):
     assert (alarm["StateValue"], alarm["StateReason"]) == ("ALARM", "set by the test")
     job = wait_processing(sm, "sleeper", timeout=20)
     assert job["ProcessingJobStatus"] == "Failed" and "emulator stopped" in job["FailureReason"]
+
+
+def test_a_crash_keeps_what_ended_without_a_request(own_emulator):
+    """An execution's last transitions are changes no request made (as is a job's final status): they are
+    snapshotted too, so a crash right after keeps them."""
+    emulator, settings = own_emulator
+    sfn = aws.client("stepfunctions", settings)
+    machine = _machine(sfn, "waits", 2)
+    started = time.time()
+    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    # No request from here on: only the end of the execution can cause a snapshot this late.
+    deadline = time.monotonic() + 30
+    while (emulator.state()["saved_at"] or 0) <= started + 1.5:
+        assert time.monotonic() < deadline, "no snapshot after the execution ended"
+        time.sleep(0.1)
+    os.killpg(emulator.status().pid, signal.SIGKILL)
+    while emulator.responding():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    emulator.up()
+    assert sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"

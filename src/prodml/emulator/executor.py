@@ -47,9 +47,20 @@ class JobContext:
 
 
 class JobExecutor:
-    def __init__(self, endpoint_url: str, work_dir: Path, *, running: bool = True, max_workers: int = 4):
+    def __init__(
+        self,
+        endpoint_url: str,
+        work_dir: Path,
+        *,
+        running: bool = True,
+        max_workers: int = 4,
+        on_change: Callable[[], None] = lambda: None,
+    ):
         self.endpoint_url = endpoint_url
         self.work_dir = work_dir
+        # Marks the state changed for the snapshotter when a change happened in this process, not by a
+        # request: a job's final status, an execution that ended after its last task.
+        self.on_change = on_change
         self._running = threading.Event()
         if running:
             self._running.set()
@@ -85,6 +96,7 @@ class JobExecutor:
         from prodml.emulator import alarms, glue, processing, sagemaker
 
         next_alarm_check = 0.0
+        running_executions: set[str] = set()
 
         while not self._stop.wait(POLL_SECONDS):
             if not self._running.is_set():
@@ -110,6 +122,12 @@ class JobExecutor:
                     alarms.evaluate_all(self.endpoint_url, self.work_dir)
                 except Exception:  # an evaluation bug must never stop the executor
                     traceback.print_exc()
+            still_running = {
+                e.exec_arn for _, _, e in moto_hooks.state_machine_executions() if e.exec_status == "RUNNING"
+            }
+            if running_executions - still_running:
+                self.on_change()
+            running_executions = still_running
 
     def _claim(
         self, key: str, label: str, account_id: str, region: str, runner: Callable[..., None], *args: Any
@@ -128,6 +146,7 @@ class JobExecutor:
         except Exception:  # a runner bug must fail the job, never kill the executor
             traceback.print_exc()
         finally:
+            self.on_change()
             with self._lock:
                 self._active.pop(key, None)
                 self._finished += 1

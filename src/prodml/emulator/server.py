@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         moto_hooks.fail_interrupted_executions(persistence.INTERRUPTED)
     snapshotter = persistence.Snapshotter(args.state_file, state) if args.state_file and state else None
     url = f"http://{args.host}:{args.port}"
-    executor = JobExecutor(url, args.work_dir, running=not args.no_executor)
+    on_change = snapshotter.touch if snapshotter else lambda: None
+    executor = JobExecutor(url, args.work_dir, running=not args.no_executor, on_change=on_change)
     server = make_server(
         args.host,
         args.port,
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             DomainDispatcherApplication(create_backend_app),
             executor,
             state,
-            snapshotter.touch if snapshotter else lambda: None,
+            on_change,
         ),
         threaded=True,
         request_handler=MotoRequestHandler,
