@@ -38,6 +38,9 @@ from prodml.zones import Zones
 KINDS = ("retrain", "drift")
 # The emulator's state machines poll their jobs every second (AWS's: orchestration.yaml's poll_seconds).
 EMULATOR_POLL_SECONDS = 1
+# A run id as the templates make it (YYYYMMDD-HHMMSS and 4 hex digits) and the longest step name they use.
+RUN_ID_EXAMPLE = "20260101-000000-abcd"
+LONGEST_STEP = "register"
 DRIFT_JSON = "drift.json"
 DRIFT_HTML = "drift.html"
 DRIFT_ALARM_EVENT = "drift_alarm_event.json"  # beside the ASL templates; Terraform reads it too
@@ -68,6 +71,8 @@ def state_machine_variables(
     """Every template variable of orchestration.yaml for ``dataset``, from the naming convention and the job
     specs (Terraform builds the same values). ``poll_seconds`` defaults to orchestration.yaml's (AWS's)."""
     p, e = settings.project, settings.env
+    # The longest job name a run makes must be a legal SageMaker name: refused here, not mid-run.
+    naming.processing_job_name(p, e, dataset, LONGEST_STEP, RUN_ID_EXAMPLE)
     processing, monitoring = processing_spec(), monitoring_spec()
     return {
         "dataset": dataset,

@@ -5,11 +5,12 @@ the naming convention and the job specs."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from prodml import naming, orchestration
-from prodml.jobs import orchestration_spec, processing_spec, state_machine_definition
+from prodml.jobs import orchestration_spec, processing_spec, state_machine_definition, state_machine_template
 from prodml.settings import Settings
 
 ACCOUNT = "123456789012"
@@ -72,3 +73,16 @@ def test_the_drift_alarm_event_pattern_matches_its_alarms_change_to_alarm_only()
         "resources": [arn],
         "detail": {"state": {"value": ["ALARM"]}},
     }
+
+
+def test_a_dataset_whose_job_names_would_be_too_long_is_refused_before_any_run():
+    steps = {
+        step
+        for kind in orchestration.KINDS
+        for step in re.findall(r"\$\{job_name_prefix\}-([a-z]+)-\{\}", state_machine_template(kind))
+    }
+    assert steps == {"train", "register", "drift"}
+    assert max(map(len, steps)) <= len(orchestration.LONGEST_STEP)
+    long = Settings(project="a-rather-long-project", env="staging", region="eu-west-1")
+    with pytest.raises(ValueError, match="63"):
+        orchestration.state_machine_variables(long, "customer_churn_weekly", ACCOUNT)
