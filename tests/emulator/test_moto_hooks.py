@@ -59,6 +59,8 @@ def test_the_processing_job_internals_are_where_the_hooks_expect_them():
     assert hasattr(sagemaker_models.SageMakerModelBackend, "stop_processing_job")
     assert "processing_jobs" in inspect.getsource(sagemaker_models.SageMakerModelBackend.__init__)
     assert callable(getattr(sagemaker_responses.SageMakerResponse, "create_processing_job", None))
+    listing = inspect.getsource(sagemaker_models.SageMakerModelBackend.list_processing_jobs)
+    assert '"ProcessingJobSummaries": processing_job_summaries' in listing
 
 
 def test_the_step_functions_internals_are_where_the_hooks_expect_them():

@@ -154,6 +154,10 @@ def test_the_message_file_is_the_exit_message_and_the_failure_reason(aws_env, st
     assert job["ProcessingJobStatus"] == "Failed"
     assert job["FailureReason"] == "AlgorithmError: the window holds no rows"
     assert job["ExitMessage"] == "the window holds no rows"
+    (summary,) = aws.client("sagemaker", aws_env).list_processing_jobs(StatusEquals="Failed")[
+        "ProcessingJobSummaries"
+    ]
+    assert (summary["FailureReason"], summary["ExitMessage"]) == (job["FailureReason"], job["ExitMessage"])
     listed = aws.client("s3", aws_env).list_objects_v2(Bucket=BUCKET, Prefix="out/proc-message/")
     assert listed.get("KeyCount", 0) == 0, "a failed job uploads no outputs"
 

@@ -215,6 +215,26 @@ def _install_processing_jobs() -> None:
 
     sagemaker_models.FakeProcessingJob.response_object = property(response_object)  # type: ignore[method-assign,assignment]  # a patch of moto's class
 
+    # ListProcessingJobs' summaries: FailureReason and ExitMessage too, no ProcessingEndTime before the end.
+    original_list = sagemaker_models.SageMakerModelBackend.list_processing_jobs
+
+    @functools.wraps(original_list)
+    def list_processing_jobs(self: Any, *args: Any, **kwargs: Any) -> Any:
+        listed = original_list(self, *args, **kwargs)
+        for summary in listed.get("ProcessingJobSummaries", []):
+            job = self.processing_jobs.get(summary["ProcessingJobName"])
+            for key, value in (
+                ("FailureReason", getattr(job, "failure_reason", None)),
+                ("ExitMessage", getattr(job, "exit_message", None)),
+            ):
+                if value:
+                    summary[key] = value
+            if summary.get("ProcessingEndTime") is None:
+                summary.pop("ProcessingEndTime", None)
+        return listed
+
+    sagemaker_models.SageMakerModelBackend.list_processing_jobs = list_processing_jobs  # type: ignore[method-assign]  # a patch of moto's class
+
     # StopProcessingJob: InProgress → Stopping (the runner kills the container, then Stopped); a job the
     # executor has not started yet is Stopped at once. AWS refuses to stop a job that has ended.
     def stop_processing_job(self: Any, processing_job_name: str) -> None:
