@@ -280,14 +280,20 @@ def run_drift(
         details=details,
     )
     result.details["seconds"] = round(time.monotonic() - started, 3)
+    # The metric first: it is what the alarm reads, and no trouble with the report may keep it back.
+    published = publish_metrics(result, settings, now) if publish else 0
     outputs: dict[str, str] = {}
     if output_dir is not None:
-        from prodml.monitoring.report import render_html
-
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / RESULT_JSON).write_text(result.to_json())
-        (output_dir / REPORT_HTML).write_text(render_html(result), encoding="utf-8")
-        outputs = {"json": str(output_dir / RESULT_JSON), "html": str(output_dir / REPORT_HTML)}
-    published = publish_metrics(result, settings, now) if publish else 0
+        outputs["json"] = str(output_dir / RESULT_JSON)
+        try:
+            from prodml.monitoring.report import render_html
+
+            page = render_html(result)
+        except ImportError as exc:  # matplotlib: in the platform image's dependencies
+            raise DriftJobError(f"drift.json written, metric published, but no report: {exc}") from None
+        (output_dir / REPORT_HTML).write_text(page, encoding="utf-8")
+        outputs["html"] = str(output_dir / REPORT_HTML)
     on_event({"event": "result", **result.summary(), "metrics_published": published, "outputs": outputs})
     return result
