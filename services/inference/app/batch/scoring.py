@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import pyarrow.parquet as pq
 
 from prodml import aws
 from prodml.contract import Contract, FeatureType, Task
+from prodml.encoding import ModelInputs
 from prodml.etl.validate import validate_batch
 from prodml.registry import ModelRegistry
 from prodml.settings import Settings
@@ -297,21 +299,20 @@ def score_directory(
     files: Counter[str] = Counter()
     schema = quarantine_schema(contract)
     last_report = 0.0
+    # The next chunk is read, validated and encoded in a thread while this one is scored and written
+    # (pyarrow and ONNX Runtime release the GIL).
+    prepared = (_prepare(model, chunk, schema) for chunk in read_chunks(input_dir, contract, chunk_rows))
     try:
-        for chunk in read_chunks(input_dir, contract, chunk_rows):
-            files[chunk.source] += chunk.table.num_rows + len(chunk.malformed)
-            if chunk.malformed:
-                quarantine.write(_malformed(schema, chunk))
-                reasons[MALFORMED_ROW] += len(chunk.malformed)
-                summary.rows_quarantined += len(chunk.malformed)
-            if chunk.table.num_rows:
-                scored, refused = _score_chunk(model, chunk, schema, explain, reasons)
-                if scored is not None:
-                    predictions.write(scored)
-                    summary.rows_scored += scored.num_rows
-                if refused is not None:
-                    quarantine.write(refused)
-                    summary.rows_quarantined += refused.num_rows
+        for chunk in _ahead(prepared):
+            files[chunk.source] += chunk.rows_in
+            reasons.update(chunk.reasons)
+            if chunk.refused is not None:
+                quarantine.write(chunk.refused)
+                summary.rows_quarantined += chunk.refused.num_rows
+            if chunk.inputs is not None:
+                scored = _score(model, chunk, explain)
+                predictions.write(scored)
+                summary.rows_scored += scored.num_rows
             summary.rows_in = sum(files.values())
             now = time.perf_counter()
             if now - last_report >= PROGRESS_EVERY_S:
@@ -348,32 +349,69 @@ def _progress(summary: BatchSummary, seconds: float) -> dict[str, Any]:
     }
 
 
-def _score_chunk(
-    model: LoadedModel, chunk: Chunk, schema: pa.Schema, explain: bool, reasons: Counter[str]
-) -> tuple[pa.Table | None, pa.Table | None]:
+@dataclass
+class _Prepared:
+    """A chunk read, validated and encoded: what is left to do is the model call and the writes."""
+
+    source: str
+    rows_in: int
+    reasons: list[str]  # the first failed check of each refused row
+    refused: pa.Table | None  # the quarantine's rows (malformed lines included)
+    ids: pa.ChunkedArray | None
+    inputs: ModelInputs | None
+
+
+def _prepare(model: LoadedModel, chunk: Chunk, schema: pa.Schema) -> _Prepared:
     contract = model.contract
-    validated = validate_batch(contract, chunk.table, with_target=False)
-    valid = validated.valid
-    scored = refused = None
-    if valid.any():
-        typed = validated.table if valid.all() else validated.table.filter(pa.array(valid))
-        inputs = model.encoding.encode(encode_columns(model, typed), typed.num_rows)
-        scores = model.score(inputs)
-        explanations = model.explain(inputs, scores.labels) if explain else None
-        scored = prediction_table(model, typed.column(contract.id), scores, explanations)
-    if not valid.all():
-        bad = np.flatnonzero(~valid)
-        primary = validated.primary_reason()[bad]
-        reasons.update(primary.tolist())
-        take = pa.array(bad)
-        columns = {c: pc.take(validated.raw_text[c], take) for c in _columns(contract)}
-        columns[RAW_RECORD] = pa.nulls(len(bad), pa.string())
-        columns[SOURCE_FILE] = pa.array([chunk.source] * len(bad), pa.string())
-        columns[SOURCE_ROW] = pa.array(chunk.rows[bad], pa.int64())
-        columns[QUARANTINE_REASON] = pa.array(primary.tolist(), pa.string())
-        columns[QUARANTINE_REASONS] = pa.array(validated.all_reasons(bad), pa.string())
-        refused = pa.table(columns, schema=schema)
-    return scored, refused
+    reasons = [MALFORMED_ROW] * len(chunk.malformed)
+    refused = [_malformed(schema, chunk)] if chunk.malformed else []
+    ids = inputs = None
+    if chunk.table.num_rows:
+        validated = validate_batch(contract, chunk.table, with_target=False)
+        valid = validated.valid
+        if valid.any():
+            typed = validated.table if valid.all() else validated.table.filter(pa.array(valid))
+            inputs = model.encoding.encode(encode_columns(model, typed), typed.num_rows)
+            ids = typed.column(contract.id)
+        if not valid.all():
+            bad = np.flatnonzero(~valid)
+            primary = validated.primary_reason()[bad].tolist()
+            reasons += primary
+            take = pa.array(bad)
+            columns = {c: pc.take(validated.raw_text[c], take) for c in _columns(contract)}
+            columns[RAW_RECORD] = pa.nulls(len(bad), pa.string())
+            columns[SOURCE_FILE] = pa.array([chunk.source] * len(bad), pa.string())
+            columns[SOURCE_ROW] = pa.array(chunk.rows[bad], pa.int64())
+            columns[QUARANTINE_REASON] = pa.array(primary, pa.string())
+            columns[QUARANTINE_REASONS] = pa.array(validated.all_reasons(bad), pa.string())
+            refused.append(pa.table(columns, schema=schema))
+    return _Prepared(
+        chunk.source,
+        chunk.table.num_rows + len(chunk.malformed),
+        reasons,
+        pa.concat_tables(refused) if refused else None,
+        ids,
+        inputs,
+    )
+
+
+def _score(model: LoadedModel, chunk: _Prepared, explain: bool) -> pa.Table:
+    assert chunk.inputs is not None and chunk.ids is not None
+    scores = model.score(chunk.inputs)
+    explanations = model.explain(chunk.inputs, scores.labels) if explain else None
+    return prediction_table(model, chunk.ids, scores, explanations)
+
+
+def _ahead(items: Iterator[_Prepared]) -> Iterator[_Prepared]:
+    """``items``, each one produced in a worker thread while the caller works on the one before."""
+    with ThreadPoolExecutor(1, thread_name_prefix="prodml-batch-read") as pool:
+        pending = pool.submit(next, items, None)
+        while True:
+            item = pending.result()
+            if item is None:
+                return
+            pending = pool.submit(next, items, None)
+            yield item
 
 
 def _malformed(schema: pa.Schema, chunk: Chunk) -> pa.Table:
