@@ -562,8 +562,9 @@ def state_machine_executions() -> Iterator[tuple[str, str, Any]]:
 
 def fail_interrupted_executions(cause: str) -> int:
     """Executions that were running when the emulator stopped cannot resume (their worker threads are gone):
-    they are failed with ``States.Runtime`` and ``cause``, as an execution whose runtime failed. Returns how
-    many."""
+    they are failed with ``States.Runtime`` and ``cause``, as an execution whose runtime failed; a processing
+    job that was stopping is Stopped. Returns how many executions were failed. (A processing job that was
+    running is failed by its runner when the executor reaches it, see :mod:`prodml.emulator.processing`.)"""
     from moto.stepfunctions.parser.api import ExecutionStatus
 
     failed = 0
@@ -573,4 +574,11 @@ def fail_interrupted_executions(cause: str) -> int:
             execution.stop_date = datetime.datetime.now(tz=datetime.UTC)
             execution.exec_status = ExecutionStatus.FAILED
             failed += 1
+    # A processing job being stopped when the emulator stopped: its container is gone, so it is Stopped.
+    for _, _, job in processing_jobs():
+        if job.processing_job_status == "Stopping":
+            job.processing_end_time = job.last_modified_time = datetime.datetime.now(tz=datetime.UTC).replace(
+                tzinfo=None
+            )
+            job.processing_job_status = "Stopped"
     return failed
