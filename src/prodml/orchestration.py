@@ -30,7 +30,7 @@ from prodml.jobs import (
     processing_spec,
     render_template,
 )
-from prodml.jobs.watch import PROCESSING_LOG_GROUP, _LogTail
+from prodml.jobs.watch import PROCESSING_DONE, PROCESSING_LOG_GROUP, _LogTail
 from prodml.registry import ModelRegistry, ModelVersion
 from prodml.settings import Settings
 from prodml.zones import Zones
@@ -216,7 +216,8 @@ def follow(
     visited: set[str] = set()
     job_status: dict[str, str] = {}
     log = _ProcessingLog(logs)
-    current_job: str | None = None
+    # Processing jobs whose log is read each poll: name -> ended (read once more after it ended, then dropped).
+    tailing: dict[str, bool] = {}
 
     def history() -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
@@ -229,7 +230,6 @@ def follow(
             kwargs["nextToken"] = page["nextToken"]
 
     def report(event: dict[str, Any]) -> None:
-        nonlocal current_job
         kind = event["type"]
         if kind.endswith("StateEntered"):
             name = event["stateEnteredEventDetails"]["name"]
@@ -241,9 +241,8 @@ def follow(
             job = output.get("job") if isinstance(output, dict) else None
             if isinstance(job, dict) and job.get("name") and job.get("status"):
                 name, status = str(job["name"]), str(job["status"])
-                current_job = (
-                    name if "description" in job and "ProcessingJobArn" in job["description"] else None
-                )
+                if "ProcessingJobArn" in (job.get("description") or {}):
+                    tailing[name] = status in PROCESSING_DONE
                 if job_status.get(name) != status:
                     job_status[name] = status
                     on_event(ExecutionEvent("job", job=name, status=status))
@@ -257,13 +256,13 @@ def follow(
             if event["id"] not in seen_ids:
                 seen_ids.add(event["id"])
                 report(event)
-        if current_job:
-            for detail in log.events(current_job):
-                on_event(ExecutionEvent("log", job=current_job, detail=detail))
-        if described["status"] in _DONE:
-            if current_job:
-                for detail in log.events(current_job):
-                    on_event(ExecutionEvent("log", job=current_job, detail=detail))
+        finished = described["status"] in _DONE
+        for name, ended in list(tailing.items()):
+            for detail in log.events(name):
+                on_event(ExecutionEvent("log", job=name, detail=detail))
+            if ended or finished:
+                del tailing[name]
+        if finished:
             output = _json(described.get("output"))
             return ExecutionResult(
                 execution_arn,
