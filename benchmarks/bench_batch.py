@@ -9,7 +9,8 @@ scored two ways with the same 200-tree random forest (the tests' real artifact, 
              contract by ETL's own checks, encoded, scored, written, and the output uploaded. Timed from
              CreateProcessingJob to Completed.
 - raw        ONNX Runtime alone: ``session.run`` over the same rows already encoded in memory, in the same
-             chunks, with the same session options (``app.serving.model.onnx_session_options``, every core).
+             chunks, with the same session options (``app.serving.model.onnx_session_options``, every core);
+             the best of two passes.
 
 Prints rows/s for both and the ratio. Target: batch ≥ 0.7x raw. Writes .prodml/bench/batch.json.
 """
@@ -70,8 +71,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def raw_onnx_rows_per_second(tarball: Path, table, chunk_rows: int, work: Path) -> float:
-    """ONNX Runtime's own throughput on ``table``'s rows, encoded beforehand (not timed), same chunks."""
+def raw_onnx_rows_per_second(tarball: Path, table, chunk_rows: int, work: Path, passes: int = 2) -> float:
+    """ONNX Runtime's own throughput on ``table``'s rows, encoded beforehand (not timed), same chunks: the
+    best of ``passes`` passes (a first pass can run at half speed while ONNX Runtime and the allocator warm
+    up, which would flatter the ratio)."""
     from app.batch.scoring import encode_columns
     from app.serving.model import load_artifact
 
@@ -84,11 +87,13 @@ def raw_onnx_rows_per_second(tarball: Path, table, chunk_rows: int, work: Path) 
             encode_columns(model, validated.table), validated.table.num_rows
         ).onnx_feed()
         session, rows = model._predictor, validated.table.num_rows
-        session.run(None, {k: v[:1000] for k, v in feed.items()})  # warm
-        started = time.perf_counter()
-        for start in range(0, rows, chunk_rows):
-            session.run(None, {k: v[start : start + chunk_rows] for k, v in feed.items()})
-        return rows / (time.perf_counter() - started)
+        best = 0.0
+        for _ in range(passes):
+            started = time.perf_counter()
+            for start in range(0, rows, chunk_rows):
+                session.run(None, {k: v[start : start + chunk_rows] for k, v in feed.items()})
+            best = max(best, rows / (time.perf_counter() - started))
+        return best
     finally:
         model.close()
 
