@@ -53,6 +53,17 @@ locals {
     # prodml.naming.processing_role_name: the execution role of every processing job.
     processing_role_name = "${local.name_prefix}-processing"
 
+    # prodml.naming.knowledge_queue_name, knowledge_dead_letter_queue_name: the raw bucket's knowledge landing
+    # events go to the first; a document that cannot be ingested (or a message redriven) to the second.
+    knowledge_queue_name             = "${local.name_prefix}-knowledge-ingest"
+    knowledge_dead_letter_queue_name = "${local.name_prefix}-knowledge-ingest-dlq"
+
+    # Terraform-only names of the knowledge layer: the ingestion worker (ECS service, roles, log group), the
+    # Bedrock Guardrail the answerer applies, and the optional S3 Vectors bucket.
+    knowledge_worker_name        = "${local.name_prefix}-knowledge-worker"
+    knowledge_guardrail_name     = "${local.name_prefix}-knowledge"
+    knowledge_vector_bucket_name = "${local.name_prefix}-knowledge-vectors"
+
     # Terraform-only names for the serving stack and alerting.
     inference_service_name = "${local.name_prefix}-inference"
     alerts_topic_name      = "${local.name_prefix}-alerts"

@@ -91,3 +91,28 @@ output "network_name" {
   description = "Name of the VPC and the prefix of its subnets and endpoints."
   value       = local.names.network_name
 }
+
+output "knowledge_queue_name" {
+  description = "Name of the SQS queue the raw bucket's knowledge landing events go to (the ingestion worker consumes it)."
+  value       = local.names.knowledge_queue_name
+}
+
+output "knowledge_dead_letter_queue_name" {
+  description = "Name of the knowledge ingestion dead-letter queue (documents that cannot be ingested, with their reason)."
+  value       = local.names.knowledge_dead_letter_queue_name
+}
+
+output "knowledge_worker_name" {
+  description = "Name of the knowledge ingestion worker's ECS service, task definition, roles and log group."
+  value       = local.names.knowledge_worker_name
+}
+
+output "knowledge_guardrail_name" {
+  description = "Name of the Bedrock Guardrail the knowledge answerer applies."
+  value       = local.names.knowledge_guardrail_name
+}
+
+output "knowledge_vector_bucket_name" {
+  description = "Name of the optional S3 Vectors bucket of the knowledge indexes."
+  value       = local.names.knowledge_vector_bucket_name
+}

@@ -68,6 +68,8 @@ def test_hcl_names_match_python_naming(tmp_path, env):
         dataset: naming.drift_alarm_name(project, env, dataset) for dataset in DATASETS
     }
     assert names["processing_role_name"] == naming.processing_role_name(project, env)
+    assert names["knowledge_queue_name"] == naming.knowledge_queue_name(project, env)
+    assert names["knowledge_dead_letter_queue_name"] == naming.knowledge_dead_letter_queue_name(project, env)
     assert names["job_name_prefixes"] == {
         dataset: naming.job_name_prefix(project, env, dataset) for dataset in DATASETS
     }
@@ -82,7 +84,15 @@ def test_hcl_names_match_python_naming(tmp_path, env):
             project, env, dataset, "train", "1a2b3c4d"
         )
     # Terraform-only names still follow the convention.
-    for key in ("access_log_bucket_name", "inference_service_name", "alerts_topic_name", "training_name"):
+    for key in (
+        "access_log_bucket_name",
+        "inference_service_name",
+        "alerts_topic_name",
+        "training_name",
+        "knowledge_worker_name",
+        "knowledge_guardrail_name",
+        "knowledge_vector_bucket_name",
+    ):
         assert names[key].startswith(f"{project}-{env}-"), key
     assert names["orchestration_log_group_name"] == f"/{project}-{env}-orchestration"
 
@@ -97,6 +107,8 @@ def test_spot_check_against_literal_names(tmp_path):
     assert names["model_package_group_names"]["customer_churn"] == "prodml-dev-customer-churn"
     assert names["state_machine_names"]["customer_churn"]["retrain"] == "prodml-dev-customer-churn-retrain"
     assert names["image_parameter_name"] == "/prodml-dev-inference/image-uri"
+    assert names["knowledge_queue_name"] == "prodml-dev-knowledge-ingest"
+    assert names["knowledge_dead_letter_queue_name"] == "prodml-dev-knowledge-ingest-dlq"
 
 
 def test_name_over_63_characters_is_refused_by_both(tmp_path):
