@@ -39,9 +39,9 @@ variable "single_nat_gateway" {
 ################################################################################
 
 variable "interface_endpoint_services" {
-  description = "Interface endpoint service suffixes (com.amazonaws.<region>.<suffix>) reachable from private subnets without NAT; the S3 gateway endpoint is always created."
+  description = "Interface endpoint service suffixes (com.amazonaws.<region>.<suffix>) reachable from private subnets without NAT (bedrock-runtime: the knowledge worker's embeddings and the service's answers stay in the VPC); the S3 gateway endpoint is always created."
   type        = list(string)
-  default     = ["ecr.api", "ecr.dkr", "logs", "monitoring", "sagemaker.api", "sagemaker.runtime", "secretsmanager", "sts"]
+  default     = ["bedrock-runtime", "ecr.api", "ecr.dkr", "logs", "monitoring", "sagemaker.api", "sagemaker.runtime", "secretsmanager", "sts"]
 }
 
 ################################################################################

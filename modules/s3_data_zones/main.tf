@@ -114,10 +114,23 @@ resource "aws_s3_bucket_logging" "this" {
   target_prefix = "${each.key}/"
 }
 
-# EventBridge sees every object event, so a raw landing can trigger ETL without bucket-to-bucket wiring.
+# EventBridge sees every object event, so a raw landing can trigger ETL without bucket-to-bucket wiring. A bucket
+# has one notification configuration, so the raw bucket's queue notifications (knowledge landings) are here too.
 resource "aws_s3_bucket_notification" "this" {
   for_each = aws_s3_bucket.this
 
   bucket      = each.value.id
   eventbridge = true
+
+  dynamic "queue" {
+    for_each = each.key == "raw" ? var.raw_queue_notifications : []
+
+    content {
+      id            = queue.value.id
+      queue_arn     = queue.value.queue_arn
+      events        = queue.value.events
+      filter_prefix = queue.value.filter_prefix
+      filter_suffix = queue.value.filter_suffix
+    }
+  }
 }

@@ -101,6 +101,22 @@ variable "raw_zone_protected_role_arns" {
 }
 
 ################################################################################
+# Notifications
+################################################################################
+
+variable "raw_queue_notifications" {
+  description = "SQS notifications of the raw bucket (the knowledge output landing_notification): each queue gets these object events under its prefix. The queue's policy must already admit the bucket."
+  type = list(object({
+    id            = string
+    queue_arn     = string
+    events        = list(string)
+    filter_prefix = optional(string)
+    filter_suffix = optional(string)
+  }))
+  default = []
+}
+
+################################################################################
 # Tags
 ################################################################################
 
