@@ -177,3 +177,25 @@ resource "aws_cloudwatch_metric_alarm" "drift" {
 
   tags = merge(var.tags, { Dataset = each.key })
 }
+
+# One a knowledge base: its answers' estimated Bedrock cost (the contract's price table) over the last hour, so a
+# runaway bill is found within the hour. Settings from knowledge.yaml (spec.tf).
+resource "aws_cloudwatch_metric_alarm" "knowledge_cost" {
+  for_each = local.knowledge_cost_alarms
+
+  alarm_name          = each.value.alarm_name
+  alarm_description   = "${each.key}: the knowledge answers' estimated Bedrock cost (${each.value.metric_name}, USD) over ${each.value.period} s exceeded ${each.value.threshold}."
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric_name
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
+  period              = each.value.period
+  evaluation_periods  = each.value.evaluation_periods
+  comparison_operator = each.value.comparison_operator
+  threshold           = each.value.threshold
+  treat_missing_data  = each.value.treat_missing_data
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  tags = merge(var.tags, { KnowledgeBase = each.key })
+}

@@ -4,13 +4,42 @@
 
 locals {
   load_balancer_metric = ["AWS/ApplicationELB", "RequestCount", "LoadBalancer", var.load_balancer_arn_suffix]
+
+  # The knowledge answers (knowledge.yaml's metrics, by knowledge base): where the time goes (retrieval against
+  # generation), and what they consume (tokens) and cost, per hour as the cost alarm sums it. A for expression over
+  # zero or one spec, not a conditional: the two branches would be tuples of different types.
+  knowledge_widgets = flatten([for spec in var.knowledge_spec == null ? [] : [var.knowledge_spec] : [
+    {
+      type = "metric", x = 0, y = 18, width = 12, height = 6
+      properties = {
+        title  = "Knowledge answers: retrieval vs generation latency p95 (ms)"
+        region = local.region
+        period = 300
+        metrics = [for id, metric in { retrieval = spec.metrics.names.retrieval_latency, generation = spec.metrics.names.generation_latency } :
+          [{ expression = "SEARCH('{${spec.metrics.namespace},${join(",", spec.metrics.dimensions)}} MetricName=\"${metric}\"', 'p95', 300)", id = id }]
+        ]
+      }
+    },
+    {
+      type = "metric", x = 12, y = 18, width = 12, height = 6
+      properties = {
+        title  = "Knowledge answers: tokens and estimated cost (USD) per hour"
+        region = local.region
+        period = spec.cost_alarm.period_seconds
+        metrics = [for id, metric in { input_tokens = spec.metrics.names.input_tokens, output_tokens = spec.metrics.names.output_tokens, cost = spec.metrics.names.cost } :
+          [{ expression = "SEARCH('{${spec.metrics.namespace},${join(",", spec.metrics.dimensions)}} MetricName=\"${metric}\"', '${spec.cost_alarm.statistic}', ${spec.cost_alarm.period_seconds})", id = id, yAxis = id == "cost" ? "right" : "left" }]
+        ]
+        annotations = { horizontal = [{ label = "cost alarm", value = local.knowledge_cost_threshold, yAxis = "right" }] }
+      }
+    },
+  ]])
 }
 
 resource "aws_cloudwatch_dashboard" "this" {
   dashboard_name = var.name
 
   dashboard_body = jsonencode({
-    widgets = [
+    widgets = concat([
       {
         type = "metric", x = 0, y = 0, width = 12, height = 6
         properties = {
@@ -90,6 +119,6 @@ resource "aws_cloudwatch_dashboard" "this" {
           annotations = { horizontal = [{ label = "drift alarm", value = local.drift_threshold }] }
         }
       },
-    ]
+    ], local.knowledge_widgets)
   })
 }

@@ -45,6 +45,7 @@ output "alarm_arns" {
     },
     { for key, alarm in aws_cloudwatch_metric_alarm.utilization : key => alarm.arn },
     { for dataset, alarm in aws_cloudwatch_metric_alarm.drift : "drift/${dataset}" => alarm.arn },
+    { for kb, alarm in aws_cloudwatch_metric_alarm.knowledge_cost : "knowledge_cost/${kb}" => alarm.arn },
   )
 }
 

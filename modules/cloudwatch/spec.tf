@@ -29,3 +29,30 @@ locals {
 
   drift_threshold = coalesce(var.alarm_drift_score_threshold, var.monitoring_spec.alarm.threshold)
 }
+
+################################################################################
+# Knowledge cost alarms
+################################################################################
+
+# Each knowledge base's cost alarm, built from src/prodml/jobs/knowledge.yaml (var.knowledge_spec): the Sum over an
+# hour of the EstimatedCost the service publishes with each answer (EMF), for that knowledge base. Variables only,
+# so tests/terraform evaluates this file offline.
+
+locals {
+  knowledge_cost_threshold = var.knowledge_spec == null ? null : coalesce(var.alarm_knowledge_cost_threshold_usd, var.knowledge_spec.cost_alarm.threshold)
+
+  knowledge_cost_alarms = {
+    for kb in(var.knowledge_spec == null ? [] : var.knowledge_bases) : kb => {
+      alarm_name          = "${var.name}-${replace(kb, "_", "-")}-knowledge-cost"
+      namespace           = var.knowledge_spec.metrics.namespace
+      metric_name         = var.knowledge_spec.metrics.names.cost
+      dimensions          = { for name in var.knowledge_spec.metrics.dimensions : name => { KnowledgeBase = kb }[name] }
+      statistic           = var.knowledge_spec.cost_alarm.statistic
+      period              = var.knowledge_spec.cost_alarm.period_seconds
+      evaluation_periods  = var.knowledge_spec.cost_alarm.evaluation_periods
+      comparison_operator = var.knowledge_spec.cost_alarm.comparison_operator
+      threshold           = local.knowledge_cost_threshold
+      treat_missing_data  = var.knowledge_spec.cost_alarm.treat_missing_data
+    }
+  }
+}

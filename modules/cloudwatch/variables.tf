@@ -204,6 +204,76 @@ variable "alarm_drift_score_threshold" {
 }
 
 ################################################################################
+# Knowledge cost alarms
+################################################################################
+
+variable "knowledge_spec" {
+  description = "The knowledge answers' metrics and their cost alarm: src/prodml/jobs/knowledge.yaml, yamldecode()d (prodml reads the same file). Null: no knowledge alarms or widgets."
+  type = object({
+    kind = string
+    metrics = object({
+      namespace       = string
+      dimensions      = list(string)
+      model_dimension = string
+      names = object({
+        retrieval_latency  = string
+        generation_latency = string
+        input_tokens       = string
+        output_tokens      = string
+        cost               = string
+        retrieval_score    = string
+      })
+    })
+    cost_alarm = object({
+      statistic           = string
+      period_seconds      = number
+      evaluation_periods  = number
+      comparison_operator = string
+      threshold           = number
+      treat_missing_data  = string
+    })
+  })
+  default = null
+
+  validation {
+    condition     = var.knowledge_spec == null || try(alltrue([for name in var.knowledge_spec.metrics.dimensions : contains(["KnowledgeBase"], name)]), false)
+    error_message = "knowledge_spec.metrics.dimensions may list only: KnowledgeBase (the value the module knows for a knowledge base's alarm)."
+  }
+
+  validation {
+    condition     = var.knowledge_spec == null || try(contains(["SampleCount", "Average", "Sum", "Minimum", "Maximum"], var.knowledge_spec.cost_alarm.statistic), false)
+    error_message = "knowledge_spec.cost_alarm.statistic must be one of: SampleCount, Average, Sum, Minimum, Maximum."
+  }
+
+  validation {
+    condition     = var.knowledge_spec == null || try(contains(["GreaterThanOrEqualToThreshold", "GreaterThanThreshold"], var.knowledge_spec.cost_alarm.comparison_operator) && contains(["breaching", "notBreaching", "ignore", "missing"], var.knowledge_spec.cost_alarm.treat_missing_data), false)
+    error_message = "knowledge_spec.cost_alarm.comparison_operator must be one of: GreaterThanOrEqualToThreshold, GreaterThanThreshold; treat_missing_data one of: breaching, notBreaching, ignore, missing."
+  }
+
+  validation {
+    condition     = var.knowledge_spec == null || try(var.knowledge_spec.cost_alarm.period_seconds >= 60 && var.knowledge_spec.cost_alarm.period_seconds % 60 == 0 && var.knowledge_spec.cost_alarm.evaluation_periods >= 1 && var.knowledge_spec.cost_alarm.threshold > 0, false)
+    error_message = "knowledge_spec.cost_alarm.period_seconds must be a multiple of 60 (at least 60), evaluation_periods at least 1 and threshold positive."
+  }
+}
+
+variable "knowledge_bases" {
+  description = "Names of the knowledge bases (the knowledge contracts in contracts/knowledge/): each gets a cost alarm, `<name>-<kb>-knowledge-cost`."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_knowledge_cost_threshold_usd" {
+  description = "Overrides knowledge.yaml's cost alarm threshold: estimated USD a knowledge base's answers may cost per alarm period (an hour); null keeps the spec's."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.alarm_knowledge_cost_threshold_usd == null || try(var.alarm_knowledge_cost_threshold_usd > 0, false)
+    error_message = "alarm_knowledge_cost_threshold_usd must be positive, or null for knowledge.yaml's threshold."
+  }
+}
+
+################################################################################
 # Tags
 ################################################################################
 
