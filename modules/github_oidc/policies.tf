@@ -29,7 +29,7 @@ locals {
   ]
 
   # ARN heads for this account and region.
-  arn = { for service in ["ecs", "elasticloadbalancing", "cloudwatch", "logs", "sns", "events", "secretsmanager", "glue", "sagemaker", "ecr", "kms", "states", "scheduler", "ssm"] :
+  arn = { for service in ["ecs", "elasticloadbalancing", "cloudwatch", "logs", "sns", "events", "secretsmanager", "glue", "sagemaker", "ecr", "kms", "states", "scheduler", "ssm", "sqs", "s3vectors", "bedrock"] :
     service => "arn:${local.partition}:${service}:${local.region}:${local.account_id}"
   }
   s3_envs         = "arn:${local.partition}:s3:::${var.name}-*"
@@ -64,7 +64,15 @@ locals {
     # The closed loop (modules/orchestration): state machines, their schedules (the default group).
     "${local.arn.states}:stateMachine:${var.name}-*",
     "${local.arn.scheduler}:schedule/default/${var.name}-*",
+    # The knowledge layer (modules/knowledge): the ingestion queues, the optional vector bucket and its indexes.
+    "${local.arn.sqs}:${var.name}-*",
+    "${local.arn.s3vectors}:bucket/${var.name}-*",
   ]
+
+  # Bedrock: AWS's own models (no account in their ARN), and guardrails, whose IDs are random (like KMS keys, a
+  # guardrail is this environment's by its Environment tag). Roles name the exact models and guardrail.
+  bedrock_models     = "arn:${local.partition}:bedrock:${local.region}::foundation-model/*"
+  bedrock_guardrails = "${local.arn.bedrock}:guardrail/*"
 
   # The one SSM parameter of the environment: the platform image URI the deploy workflow writes.
   image_parameter_arn = "${local.arn.ssm}:parameter/${trimprefix(var.image_parameter_name, "/")}"
@@ -132,7 +140,7 @@ locals {
         Effect = "Allow"
         Action = [
           "s3:*", "glue:*", "sagemaker:*", "secretsmanager:*", "ecs:*", "ecr:*", "elasticloadbalancing:*", "cloudwatch:*",
-          "states:*", "scheduler:*", "ssm:*",
+          "states:*", "scheduler:*", "ssm:*", "sqs:*", "s3vectors:*",
           "logs:*", "sns:*", "events:*", "iam:*Role", "iam:*RolePolicy", "iam:*RolePermissionsBoundary", "iam:UntagRole",
           "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy",
         ]
@@ -169,6 +177,13 @@ locals {
           "secretsmanager:ListSecrets", "logs:*LogDelivery", "xray:Put*", "xray:GetSampling*", "ssm:DescribeParameters",
         ]
         Resource = "*"
+      },
+      {
+        # The knowledge layer's model calls and its guardrail (the deploy role manages it, the service applies it).
+        Sid      = "Bedrock"
+        Effect   = "Allow"
+        Action   = ["bedrock:InvokeModel*", "bedrock:*Guardrail*", "bedrock:*Resource"]
+        Resource = [local.bedrock_models, local.bedrock_guardrails]
       },
       ], [for statement in [
         {
@@ -256,6 +271,19 @@ locals {
       Effect   = "Allow"
       Action   = ["states:DescribeStateMachine", "states:ListTagsForResource", "scheduler:GetSchedule", "ssm:GetParameter", "ssm:ListTagsForResource"]
       Resource = ["${local.arn.states}:stateMachine:${var.name}-*", "${local.arn.scheduler}:schedule/default/${var.name}-*", local.image_parameter_arn]
+    },
+    {
+      # The knowledge layer's queues, vector store and guardrail (its configuration is no secret).
+      Sid      = "DescribeKnowledge"
+      Effect   = "Allow"
+      Action   = ["sqs:GetQueueAttributes", "sqs:ListQueueTags", "s3vectors:Get*", "s3vectors:List*"]
+      Resource = ["${local.arn.sqs}:${var.name}-*", "${local.arn.s3vectors}:bucket/${var.name}-*"]
+    },
+    {
+      Sid      = "DescribeGuardrails"
+      Effect   = "Allow"
+      Action   = ["bedrock:GetGuardrail", "bedrock:ListTagsForResource"]
+      Resource = local.bedrock_guardrails
     },
     {
       # Refreshing the API key's version reads it (GetSecretValue): that is the only secret value a plan sees.
@@ -398,8 +426,23 @@ locals {
       {
         Sid      = "EnvironmentServices"
         Effect   = "Allow"
-        Action   = ["ecs:*", "elasticloadbalancing:*", "cloudwatch:*", "logs:*", "sns:*", "events:*", "secretsmanager:*", "glue:*", "sagemaker:*ModelPackageGroup*", "sagemaker:AddTags", "sagemaker:DeleteTags", "ecr:*", "states:*", "scheduler:*"]
+        Action   = ["ecs:*", "elasticloadbalancing:*", "cloudwatch:*", "logs:*", "sns:*", "events:*", "secretsmanager:*", "glue:*", "sagemaker:*ModelPackageGroup*", "sagemaker:AddTags", "sagemaker:DeleteTags", "ecr:*", "states:*", "scheduler:*", "sqs:*", "s3vectors:*"]
         Resource = local.environment_service_arns
+      },
+      {
+        # The knowledge answerer's guardrail: created with this environment's tag, then managed by it.
+        Sid       = "CreateEnvironmentGuardrails"
+        Effect    = "Allow"
+        Action    = ["bedrock:CreateGuardrail", "bedrock:TagResource"]
+        Resource  = local.bedrock_guardrails
+        Condition = { StringEquals = { "aws:RequestTag/Environment" = var.environment } }
+      },
+      {
+        Sid       = "ManageEnvironmentGuardrails"
+        Effect    = "Allow"
+        Action    = ["bedrock:GetGuardrail", "bedrock:UpdateGuardrail", "bedrock:DeleteGuardrail", "bedrock:CreateGuardrailVersion", "bedrock:ListTagsForResource", "bedrock:TagResource", "bedrock:UntagResource"]
+        Resource  = local.bedrock_guardrails
+        Condition = { StringEquals = local.environment_tag }
       },
       {
         # The platform image parameter: apply creates it (with PublishImage's PutParameter), never its value.

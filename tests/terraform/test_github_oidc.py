@@ -383,7 +383,14 @@ def test_every_role_the_platform_creates_carries_the_boundary():
             assert unwrap(body.get("permissions_boundary")) == expected, directory.name
         if roles and directory != MODULE:
             boundary_modules.append(directory.name)
-    assert sorted(boundary_modules) == ["ecs_service", "glue_etl", "network", "orchestration", "sagemaker"]
+    assert sorted(boundary_modules) == [
+        "ecs_service",
+        "glue_etl",
+        "knowledge",
+        "network",
+        "orchestration",
+        "sagemaker",
+    ]
     calls = load_blocks(PLATFORM, "module")
     by_source = {Path(unwrap(body["source"])).name: name for name, (_, body) in calls.items()}
     for module in boundary_modules:
