@@ -24,6 +24,15 @@ locals {
   processing_job_spec = yamldecode(file("${local.jobs_directory}/processing.yaml"))
   monitoring_spec     = yamldecode(file("${local.jobs_directory}/monitoring.yaml"))
   orchestration_spec  = yamldecode(file("${local.jobs_directory}/orchestration.yaml"))
+  # The knowledge layer: its metrics, queue and worker (src/prodml/jobs/knowledge.yaml), and each knowledge contract
+  # of contracts/knowledge/ (golden-question files beside them are skipped, as prodml.knowledge skips them): the
+  # Bedrock models it embeds and answers with are the only ones any role may invoke.
+  knowledge_spec      = yamldecode(file("${local.jobs_directory}/knowledge.yaml"))
+  knowledge_directory = "${local.repository_root}/contracts/knowledge"
+  knowledge_documents = [for name in sort(fileset(local.knowledge_directory, "*.yaml")) : yamldecode(file("${local.knowledge_directory}/${name}"))]
+  knowledge_contracts = [for contract in local.knowledge_documents : contract if !contains(keys(contract), "questions")]
+  # The platform image: the service runs it, and so does the knowledge worker (a deploy moves both).
+  inference_image = "${module.ecr.repository_url}:${var.inference_image_tag}"
   # The version the prodml wheel is built with: hatch reads the same line (pipelines/etl/glue/pyproject.toml).
   prodml_version = regex("__version__ = \"([^\"]+)\"", file("${local.repository_root}/src/prodml/__init__.py"))[0]
 }
@@ -87,7 +96,11 @@ module "data_zones" {
     module.sagemaker.role_arn,
     module.inference.task_role_arn,
     module.orchestration.processing_role_arn,
+    module.knowledge.worker_role_arn,
   ]
+
+  # The knowledge landing records' events go to the ingestion queue (a bucket has one notification configuration).
+  raw_queue_notifications = [module.knowledge.landing_notification]
 
   tags = local.tags
 }
@@ -196,7 +209,7 @@ module "ecr" {
   repository_name     = module.naming.ecr_repository_name
   kms_key_arn         = module.data_zones.kms_key_arn
   force_delete        = var.force_destroy
-  pull_principal_arns = [module.inference.execution_role_arn, module.orchestration.processing_role_arn]
+  pull_principal_arns = [module.inference.execution_role_arn, module.orchestration.processing_role_arn, module.knowledge.worker_execution_role_arn]
 
   tags = local.tags
 }
@@ -205,7 +218,7 @@ module "inference" {
   source = "../../modules/ecs_service"
 
   name            = module.naming.inference_service_name
-  container_image = "${module.ecr.repository_url}:${var.inference_image_tag}"
+  container_image = local.inference_image
   repository_arn  = module.ecr.repository_arn
   cpu             = var.inference_cpu
   memory          = var.inference_memory
@@ -213,13 +226,14 @@ module "inference" {
   log_group_name  = module.cloudwatch.log_group_names["inference"]
   log_group_arn   = module.cloudwatch.log_group_arns["inference"]
 
-  # The app's pydantic Settings reads these; bucket, registry and log names follow from them (prodml.naming).
-  container_environment = {
+  # The app's pydantic Settings reads these; bucket, registry and log names follow from them (prodml.naming). The
+  # knowledge module adds the guardrail the Converse answerer applies.
+  container_environment = merge({
     PRODML_PROJECT = var.project
     PRODML_ENV     = var.environment
     PRODML_REGION  = var.region
     PRODML_DATASET = var.inference_dataset
-  }
+  }, module.knowledge.service_environment)
 
   secrets_kms_key_arn      = module.data_zones.kms_key_arn
   data_kms_key_arn         = module.data_zones.kms_key_arn
@@ -241,6 +255,51 @@ module "inference" {
   # Roll a deployment back when these alarm (the alarms watch the load balancer, not the service: no cycle).
   deployment_alarm_names = module.cloudwatch.deployment_alarm_names
   api_key_version        = var.inference_api_key_version
+
+  iam_role_permissions_boundary = module.github_oidc.permissions_boundary_arn
+
+  tags = local.tags
+}
+
+################################################################################
+# Knowledge layer (ingestion queue and worker, guardrail, the service's knowledge grants)
+################################################################################
+
+module "knowledge" {
+  source = "../../modules/knowledge"
+
+  name                   = module.naming.name_prefix
+  queue_name             = module.naming.knowledge_queue_name
+  dead_letter_queue_name = module.naming.knowledge_dead_letter_queue_name
+  worker_name            = module.naming.knowledge_worker_name
+  guardrail_name         = module.naming.knowledge_guardrail_name
+  vector_bucket_name     = module.naming.knowledge_vector_bucket_name
+
+  knowledge_contracts  = local.knowledge_contracts
+  knowledge_spec       = local.knowledge_spec
+  vector_store_enabled = var.knowledge_vector_store_enabled
+
+  # The worker's PRODML_* settings, as the inference service gets them.
+  worker_settings = {
+    project = var.project
+    env     = var.environment
+    region  = var.region
+  }
+
+  bucket_arns      = module.data_zones.bucket_arns
+  data_kms_key_arn = module.data_zones.kms_key_arn
+
+  # The worker runs the service's image on the service's cluster; the service's role gets its knowledge grants.
+  container_image       = local.inference_image
+  repository_arn        = module.ecr.repository_arn
+  cluster_arn           = module.inference.cluster_arn
+  cluster_name          = module.inference.cluster_name
+  service_task_role_arn = module.inference.task_role_arn
+  vpc_id                = local.vpc_id
+  private_subnet_ids    = local.private_subnet_ids
+
+  log_group_retention_in_days = var.log_retention_in_days
+  log_group_kms_key_arn       = module.cloudwatch.kms_key_arn
 
   iam_role_permissions_boundary = module.github_oidc.permissions_boundary_arn
 
@@ -272,6 +331,11 @@ module "cloudwatch" {
   drift_alarm_names           = module.naming.drift_alarm_names
   monitoring_spec             = local.monitoring_spec
   alarm_drift_score_threshold = var.alarm_drift_score_threshold
+
+  # One cost alarm a knowledge base, and the knowledge widgets (both from knowledge.yaml).
+  knowledge_spec                     = local.knowledge_spec
+  knowledge_bases                    = [for contract in local.knowledge_contracts : contract.name]
+  alarm_knowledge_cost_threshold_usd = var.knowledge_cost_alarm_threshold_usd
 
   tags = local.tags
 }

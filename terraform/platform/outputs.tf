@@ -5,7 +5,7 @@
 # scripts/terraform.sh env writes this map as .prodml/env/<env>.env; pass that file as PRODML_ENV_FILE.
 output "prodml_env" {
   description = "Environment variables for prodml's Settings (PRODML_*), written to .prodml/env/<env>.env by `make tf-env`."
-  value = {
+  value = merge({
     PRODML_PROJECT                = var.project
     PRODML_ENV                    = var.environment
     PRODML_REGION                 = var.region
@@ -20,7 +20,8 @@ output "prodml_env" {
     PRODML_INFERENCE_SERVICE_NAME = module.inference.service_name
     # What scripts/ecr_image.sh publish writes the deployed image to (the processing jobs' image).
     PRODML_IMAGE_PARAMETER_NAME = module.orchestration.image_parameter_name
-  }
+    # The knowledge answerer's guardrail, as the service gets it (`prodml kb ask` on AWS applies the same one).
+  }, module.knowledge.service_environment)
 }
 
 ################################################################################
@@ -69,6 +70,16 @@ output "log_group_names" {
 output "inference_alb_dns_name" {
   description = "DNS name of the inference load balancer; point the certificate's domain at it."
   value       = module.inference.alb_dns_name
+}
+
+output "knowledge_worker_service_name" {
+  description = "ECS service of the knowledge ingestion worker (scaled between 0 and knowledge.yaml's max_tasks on the queue's backlog)."
+  value       = module.knowledge.worker_service_name
+}
+
+output "knowledge_guardrail_arn" {
+  description = "ARN of the Bedrock Guardrail the knowledge answerer applies (its version is in prodml_env)."
+  value       = module.knowledge.guardrail_arn
 }
 
 output "dashboard_name" {

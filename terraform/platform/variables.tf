@@ -157,6 +157,22 @@ variable "inference_max_capacity" {
 }
 
 ################################################################################
+# Knowledge layer
+################################################################################
+
+variable "knowledge_vector_store_enabled" {
+  description = "Create the managed vector store (S3 Vectors, one index a knowledge base) for knowledge bases beyond the embedded index file's scale. Off by default."
+  type        = bool
+  default     = false
+}
+
+variable "knowledge_cost_alarm_threshold_usd" {
+  description = "Estimated Bedrock cost (USD) a knowledge base's answers may reach in an hour before its alarm fires; null keeps src/prodml/jobs/knowledge.yaml's."
+  type        = number
+  default     = null
+}
+
+################################################################################
 # Observability
 ################################################################################
 

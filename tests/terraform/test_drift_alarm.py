@@ -66,6 +66,8 @@ def cloudwatch_inputs(env: str, threshold: float | None) -> dict[str, Any]:
         "alarm_latency_p95_threshold_ms": 500,
         "drift_alarm_names": {d: naming.drift_alarm_name(PROJECT, env, d) for d in DATASETS},
         "alarm_drift_score_threshold": threshold,
+        # The knowledge cost alarms' threshold (tests/terraform/test_knowledge.py evaluates those alarms).
+        "alarm_knowledge_cost_threshold_usd": None,
         "tags": {},
     }
 

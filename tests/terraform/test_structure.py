@@ -41,6 +41,7 @@ EXPECTED_MODULES = {
     "cloudwatch",
     "network",
     "orchestration",
+    "knowledge",
 }
 
 

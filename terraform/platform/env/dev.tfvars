@@ -26,6 +26,11 @@ orchestration_schedules_enabled = {
   drift   = true
 }
 
+# The knowledge layer: the embedded index file in S3 is the store (no managed vector store), and a knowledge
+# base's answers may cost this many USD of Bedrock an hour before its alarm fires.
+knowledge_vector_store_enabled     = false
+knowledge_cost_alarm_threshold_usd = 1
+
 log_retention_in_days = 30
 
 # The repository whose GitHub environment "dev" may deploy here (owner/name, as GitHub spells it).
