@@ -125,13 +125,13 @@ class Explainer:
             raise ExplainError(f"no explainer for a {kind}")
         self.output = TREE_ESTIMATORS.get(kind) or LINEAR_ESTIMATORS[kind]
         self._per_tree: list[list[Any]] | None = None
+        self._explainer: Any = None  # shap's explainer (None: one a tree, in _per_tree)
         if kind == "GradientBoostingClassifier" and len(self._classes) > 2:
             # shap explains binary gradient boosting only: one explainer a tree, summed by class.
             self._per_tree = [
                 [shap.TreeExplainer(tree) for tree in estimator.estimators_[:, k]]
                 for k in range(estimator.estimators_.shape[1])
             ]
-            self._explainer = None
         elif self._tree:
             self._explainer = shap.TreeExplainer(estimator)
         else:
@@ -211,10 +211,10 @@ class Explainer:
                 )
             return values, base
         if self._tree:
-            values = np.asarray(self._explainer.shap_values(X, check_additivity=False))  # type: ignore[union-attr]
+            values = np.asarray(self._explainer.shap_values(X, check_additivity=False))
         else:
-            values = np.asarray(self._explainer.shap_values(X))  # type: ignore[union-attr]
-        expected = np.ravel(np.asarray(self._explainer.expected_value, dtype=np.float64))  # type: ignore[union-attr]
+            values = np.asarray(self._explainer.shap_values(X))
+        expected = np.ravel(np.asarray(self._explainer.expected_value, dtype=np.float64))
         if values.ndim == 3:  # [rows, columns, classes]
             assert target is not None
             return values[rows, :, target], expected[target]
@@ -226,7 +226,7 @@ class Explainer:
         time: a 200-tree forest costs sklearn ~10 ms a row in Python overhead)."""
         estimator = self._estimator
         if self._tree and self._per_tree is None:
-            raw = np.asarray(self._explainer.model.predict(X), dtype=np.float64)  # type: ignore[union-attr]
+            raw = np.asarray(self._explainer.model.predict(X), dtype=np.float64)
         elif self.regression:
             raw = np.asarray(estimator.predict(X), dtype=np.float64)
         elif self.output == "probability":
