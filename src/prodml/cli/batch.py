@@ -59,7 +59,11 @@ def batch_score(
     ] = False,
     chunk_rows: Annotated[
         int | None,
-        typer.Option("--chunk-rows", min=1, help="Rows read and scored at a time (default 100,000)."),
+        typer.Option(
+            "--chunk-rows",
+            min=1,
+            help="Rows read and scored at a time (default 100,000; 2,000 with --explain).",
+        ),
     ] = None,
     instance_type: Annotated[
         str | None, typer.Option(help="Instance type (default: processing.yaml's).")

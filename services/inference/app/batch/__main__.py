@@ -15,7 +15,7 @@ from prodml.registry import RegistryError
 from prodml.settings import get_settings
 
 from ..serving.model import ModelLoadError
-from .scoring import DEFAULT_CHUNK_ROWS, BatchError, run
+from .scoring import DEFAULT_CHUNK_ROWS, EXPLAIN_CHUNK_ROWS, BatchError, run
 
 
 def _positive(text: str) -> int:
@@ -36,7 +36,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model-version", type=_positive, help="Model package version (default: the champion).")
     p.add_argument("--explain", action="store_true", help="Add per-feature attributions to each prediction.")
     p.add_argument(
-        "--chunk-rows", type=_positive, default=DEFAULT_CHUNK_ROWS, help="Rows read and scored at a time."
+        "--chunk-rows",
+        type=_positive,
+        help=f"Rows read and scored at a time (default {DEFAULT_CHUNK_ROWS:,}; {EXPLAIN_CHUNK_ROWS:,} with --explain).",
     )
     p.add_argument("--input", required=True, type=Path, help="Directory of the input files.")
     p.add_argument("--output", required=True, type=Path, help="Directory the output is written to.")

@@ -51,6 +51,9 @@ QUARANTINE_REASONS = "quarantine_reasons"  # every failed check, '; '-joined
 MALFORMED_ROW = "malformed_row"  # a CSV line that does not split into the header's columns
 INPUT_SUFFIXES = (".parquet", ".csv")
 DEFAULT_CHUNK_ROWS = 100_000
+# Explaining a row costs thousands of times predicting it (TreeSHAP over every tree): smaller chunks, so
+# progress is still reported every few seconds.
+EXPLAIN_CHUNK_ROWS = 2_000
 ROWS_PER_FILE = 1_000_000
 PROGRESS_EVERY_S = 1.0
 
@@ -433,7 +436,7 @@ def run(
     output_dir: Path,
     model_version: int | None = None,
     explain: bool = False,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    chunk_rows: int | None = None,
     on_progress: Progress = lambda event: None,
 ) -> BatchSummary:
     """The whole job: load the model (ONNX Runtime on every core: a processing job has the instance to
@@ -455,7 +458,7 @@ def run(
                 output_dir,
                 dataset=dataset,
                 explain=explain,
-                chunk_rows=chunk_rows,
+                chunk_rows=chunk_rows or (EXPLAIN_CHUNK_ROWS if explain else DEFAULT_CHUNK_ROWS),
                 on_progress=on_progress,
             )
         finally:
