@@ -579,6 +579,47 @@ locals {
           }
         },
         # (a for expression, not a conditional: the two branches would be tuples of different types)
-    ] : statement if length(var.promotion_sources) > 0])
+        ] : statement if length(var.promotion_sources) > 0], [for statement in [
+        {
+          # prodml kb ingest --land-only: the documents and their landing records; prodml kb eval and promote: the
+          # evaluation beside an index version, then CURRENT (the gate's move). Never processed documents or indexes.
+          Sid      = "LandKnowledgeDocuments"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject", "s3:PutObject"]
+          Resource = "arn:${local.partition}:s3:::${var.name}-raw/knowledge/*"
+        },
+        {
+          Sid      = "EvaluateAndPromoteIndexes"
+          Effect   = "Allow"
+          Action   = ["s3:PutObject"]
+          Resource = ["arn:${local.partition}:s3:::${var.name}-artifacts/knowledge/*/index/*/evaluation.json", "arn:${local.partition}:s3:::${var.name}-artifacts/knowledge/*/CURRENT"]
+        },
+        {
+          Sid      = "ReadIndexes"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject"]
+          Resource = "arn:${local.partition}:s3:::${var.name}-artifacts/knowledge/*"
+        },
+        {
+          # A chunking or model change requeues landed documents; the worker consumes the queue, not this role.
+          Sid      = "QueueLandedDocuments"
+          Effect   = "Allow"
+          Action   = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"]
+          Resource = "${local.arn.sqs}:${try(var.knowledge_queue_names.queue, "")}"
+        },
+        {
+          Sid      = "PeekDeadLetters"
+          Effect   = "Allow"
+          Action   = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+          Resource = "${local.arn.sqs}:${try(var.knowledge_queue_names.dead_letter, "")}"
+        },
+        ] : statement if var.knowledge_queue_names != null], [for statement in [
+        {
+          Sid      = "EmbedGoldenQuestions"
+          Effect   = "Allow"
+          Action   = ["bedrock:InvokeModel"]
+          Resource = [for id in var.knowledge_embedding_model_ids : "arn:${local.partition}:bedrock:${local.region}::foundation-model/${id}"]
+        },
+    ] : statement if length(var.knowledge_embedding_model_ids) > 0])
   }
 }

@@ -92,6 +92,21 @@ variable "promotion_sources" {
   default = []
 }
 
+variable "knowledge_queue_names" {
+  description = "The knowledge ingestion queue and its dead-letter queue (modules/naming): the deploy role may queue landed documents (prodml kb ingest --land-only) and peek at the dead letters (prodml kb status). Null: no knowledge grants."
+  type = object({
+    queue       = string
+    dead_letter = string
+  })
+  default = null
+}
+
+variable "knowledge_embedding_model_ids" {
+  description = "Bedrock model ids of the knowledge contracts' embedding models: prodml kb eval embeds the golden questions with them, and the deploy role may invoke these and no other model."
+  type        = list(string)
+  default     = []
+}
+
 ################################################################################
 # Tags
 ################################################################################

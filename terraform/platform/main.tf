@@ -356,6 +356,12 @@ module "github_oidc" {
   state_key               = var.state_key
   training_instance_types = [local.training_job_spec.instance_type]
   image_parameter_name    = module.naming.image_parameter_name
+  # prodml kb ingest --land-only, eval and promote from the deploy workflow (the contracts' embedding models).
+  knowledge_queue_names = {
+    queue       = module.naming.knowledge_queue_name
+    dead_letter = module.naming.knowledge_dead_letter_queue_name
+  }
+  knowledge_embedding_model_ids = distinct([for contract in local.knowledge_contracts : contract.embedding.aws.model_id])
   # The environments images and models are promoted from, by their own names (modules/naming).
   promotion_sources = [for source in module.promotion_source_naming : {
     name_prefix           = source.name_prefix

@@ -35,6 +35,7 @@ from tests.terraform.terraform_config import (
 )
 from tests.terraform.test_drift_alarm import drift_root
 from tests.terraform.test_github_oidc import evaluate as evaluate_github_roles
+from tests.terraform.test_github_oidc import outside_the_boundary
 from tests.terraform.test_orchestration import as_hcl, load_locals, only_locals, references
 
 MODULE = MODULES / "knowledge"
@@ -551,3 +552,46 @@ def test_each_knowledge_base_has_an_hourly_cost_alarm_on_the_metric_the_service_
     assert spec["metrics"]["dimensions"] == ["KnowledgeBase"]
     _, call = load_blocks(PLATFORM, "module")["cloudwatch"]
     assert unwrap(call["alarm_knowledge_cost_threshold_usd"]) == "${var.knowledge_cost_alarm_threshold_usd}"
+
+
+# ---- the deploy role: prodml kb from the deploy workflow ------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_deploy_role_lands_evaluates_and_promotes_but_never_builds_an_index(tmp_path, env):
+    model = load_knowledge_contracts(CONTRACTS)["prodml_docs"].embedding.aws.model_id
+    queues = {
+        "queue": naming.knowledge_queue_name(PROJECT, env),
+        "dead_letter": naming.knowledge_dead_letter_queue_name(PROJECT, env),
+    }
+    code, roles, said = evaluate_github_roles(
+        tmp_path,
+        env,
+        knowledge_queue_names="{ " + ", ".join(f'{k} = "{v}"' for k, v in queues.items()) + " }",
+        knowledge_embedding_model_ids=json.dumps([model]),
+    )
+    assert code == 0, said
+    assert roles is not None
+    release = statements(roles["deploy_release_policy"])
+    raw, artifacts = bucket_arn(env, "raw"), bucket_arn(env, "artifacts")
+    assert release["LandKnowledgeDocuments"]["Resource"] == f"{raw}/knowledge/*"
+    assert release["EvaluateAndPromoteIndexes"] == {
+        "Sid": "EvaluateAndPromoteIndexes",
+        "Effect": "Allow",
+        "Action": ["s3:PutObject"],
+        "Resource": [f"{artifacts}/knowledge/*/index/*/evaluation.json", f"{artifacts}/knowledge/*/CURRENT"],
+    }
+    head = f"arn:aws:sqs:{region(env)}:{ACCOUNT}"
+    # It queues documents, and only peeks at the dead letters: the worker alone consumes the queue.
+    assert release["QueueLandedDocuments"]["Resource"] == f"{head}:{queues['queue']}"
+    assert "sqs:ReceiveMessage" not in release["QueueLandedDocuments"]["Action"]
+    assert release["PeekDeadLetters"]["Resource"] == f"{head}:{queues['dead_letter']}"
+    assert release["EmbedGoldenQuestions"]["Resource"] == [model_arn(env, model)]
+    assert outside_the_boundary(roles) == []
+    size = {name: len(json.dumps(roles[name], separators=(",", ":"))) for name in roles}
+    assert size["deploy_terraform_policy"] + size["deploy_release_policy"] < 10240, size
+    assert size["boundary_policy"] < 6144 and size["read_policy"] < 6144, size
+    # The root passes the names from modules/naming and the contracts' embedding models.
+    _, call = load_blocks(PLATFORM, "module")["github_oidc"]
+    assert "module.naming.knowledge_queue_name" in str(unwrap(call["knowledge_queue_names"]))
+    assert "local.knowledge_contracts" in str(unwrap(call["knowledge_embedding_model_ids"]))
