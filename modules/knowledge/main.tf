@@ -14,6 +14,7 @@ locals {
   partition         = data.aws_partition.current.partition
   region            = data.aws_region.current.region
   queue_key_arn     = aws_kms_key.queues.arn
+  vector_key_arn    = try(aws_kms_key.vectors[0].arn, "")
   guardrail_arn     = aws_bedrock_guardrail.this.guardrail_arn
   guardrail_version = aws_bedrock_guardrail_version.this.version
 }

@@ -98,6 +98,28 @@ locals {
     ]
   }
 
+  # The vector store's key: S3 Vectors indexes in the background as its own service principal, for this account.
+  vector_key_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministersKey"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "S3VectorsIndexes"
+        Effect    = "Allow"
+        Principal = { Service = "indexing.s3vectors.amazonaws.com" }
+        Action    = ["kms:Decrypt"]
+        Resource  = "*"
+        Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+      },
+    ]
+  }
+
   ##############################################################################
   # Worker task: the queue, the documents, the processed documents and index versions, the embedding models
   ##############################################################################
@@ -173,6 +195,12 @@ locals {
           Effect   = "Allow"
           Action   = ["s3vectors:PutVectors", "s3vectors:DeleteVectors", "s3vectors:GetVectors", "s3vectors:ListVectors", "s3vectors:GetIndex"]
           Resource = local.vector_index_arns
+        },
+        {
+          Sid      = "UseVectorKey"
+          Effect   = "Allow"
+          Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+          Resource = local.vector_key_arn
         },
     ] : statement if var.vector_store_enabled])
   }
@@ -260,6 +288,12 @@ locals {
           Effect   = "Allow"
           Action   = ["s3vectors:QueryVectors", "s3vectors:GetVectors"]
           Resource = local.vector_index_arns
+        },
+        {
+          Sid      = "DecryptVectors"
+          Effect   = "Allow"
+          Action   = ["kms:Decrypt"]
+          Resource = local.vector_key_arn
         },
     ] : statement if var.vector_store_enabled])
   }

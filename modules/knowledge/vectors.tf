@@ -3,8 +3,20 @@
 ################################################################################
 
 # For scale: S3 Vectors, one index a knowledge base (README: why S3 Vectors). Off by default; the default store is
-# the embedded index file in the artifacts bucket that the service loads like a model. Vectors are encrypted with
-# the data key, as the index files are.
+# the embedded index file in the artifacts bucket that the service loads like a model. Vectors get a key of their
+# own: S3 Vectors' background indexing decrypts them as its own service principal, which the data key's policy
+# does not (and need not) admit.
+
+resource "aws_kms_key" "vectors" {
+  count = var.vector_store_enabled ? 1 : 0
+
+  description             = "Encrypts the ${var.name} knowledge vector store"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_key_deletion_window_in_days
+  policy                  = jsonencode(local.vector_key_policy)
+
+  tags = merge(var.tags, { Purpose = "knowledge-vectors" })
+}
 
 resource "aws_s3vectors_vector_bucket" "this" {
   count = var.vector_store_enabled ? 1 : 0
@@ -12,7 +24,7 @@ resource "aws_s3vectors_vector_bucket" "this" {
   vector_bucket_name = var.vector_bucket_name
   encryption_configuration = [{
     sse_type    = "aws:kms"
-    kms_key_arn = var.data_kms_key_arn
+    kms_key_arn = aws_kms_key.vectors[0].arn
   }]
 
   tags = var.tags

@@ -59,6 +59,7 @@ VALUES = (
     "queue_policy",
     "dead_letter_queue_policy",
     "queue_key_policy",
+    "vector_key_policy",
     "worker_policy",
     "worker_execution_policy",
     "service_policy",
@@ -79,6 +80,7 @@ def stand_ins(env: str) -> str:
   partition         = "aws"
   region            = "{region(env)}"
   queue_key_arn     = "arn:aws:kms:{region(env)}:{ACCOUNT}:key/queues"
+  vector_key_arn    = "arn:aws:kms:{region(env)}:{ACCOUNT}:key/vectors"
   guardrail_arn     = "{guardrail_arn(env)}"
   guardrail_version = "{GUARDRAIL_VERSION}"
 }}
@@ -417,6 +419,13 @@ def test_the_vector_store_is_off_by_default_and_granted_only_when_on(evaluated, 
         "s3vectors:GetVectors",
     ]
     assert statements(on["worker_policy"])["WriteVectors"]["Resource"] == on["vector_index_arns"]
+    # Vectors have a key of their own, which S3 Vectors' indexing (for this account) may decrypt with.
+    key = f"arn:aws:kms:{region(env)}:{ACCOUNT}:key/vectors"
+    assert statements(on["worker_policy"])["UseVectorKey"]["Resource"] == key
+    assert statements(on["service_policy"])["DecryptVectors"]["Resource"] == key
+    indexing = statements(on["vector_key_policy"])["S3VectorsIndexes"]
+    assert indexing["Principal"] == {"Service": "indexing.s3vectors.amazonaws.com"}
+    assert indexing["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
 
 
 def test_the_boundary_every_role_carries_admits_all_that_the_knowledge_roles_are_granted(evaluated, tmp_path):
