@@ -102,3 +102,33 @@ def test_the_loaded_artifact_explains_what_it_serves(tmp_path):
         assert abs(total - explanation["margin"]) < 1e-6
     finally:
         model.close()
+
+
+def test_concurrent_explanations_share_a_call_and_a_bad_row_fails_alone():
+    import asyncio
+
+    from app.serving.batching import ExplainBatcher
+
+    class Model:
+        def __init__(self):
+            self.calls: list[int] = []
+
+        def explain_rows(self, rows, results):
+            self.calls.append(len(rows))
+            if any(r.get("bad") for r in rows):
+                raise ValueError("cannot explain")
+            return [{"row": r["i"]} for r in rows]
+
+    async def main(model, rows):
+        batcher = ExplainBatcher()
+        return await asyncio.gather(
+            *(batcher.explain(model, row, {}) for row in rows), return_exceptions=True
+        )
+
+    model = Model()
+    answers = asyncio.run(main(model, [{"i": i} for i in range(5)]))
+    assert answers == [{"row": i} for i in range(5)] and model.calls == [5]
+    model = Model()
+    answers = asyncio.run(main(model, [{"i": 0}, {"i": 1, "bad": True}, {"i": 2}]))
+    assert answers[0] == {"row": 0} and answers[2] == {"row": 2}
+    assert isinstance(answers[1], ValueError) and model.calls == [3, 1, 1, 1]

@@ -68,3 +68,54 @@ class MicroBatcher:
             self._on_batch(model, len(entries))
         for (_, future), result in zip(entries, results, strict=True):
             future.set_result(result)
+
+
+class ExplainBatcher:
+    """Explanations of concurrent requests share one explainer call, in a thread off the event loop.
+
+    An explanation costs milliseconds (the pipeline's transform, then TreeSHAP), much of it fixed per call, so
+    requests that ask while a model's explainer is busy wait for it and are then explained together: at most
+    one call a model at a time, each taking every request that arrived meanwhile (so under load the batches
+    grow, and alone a request is explained at once). Should a batch's call fail, its rows are retried one by
+    one, so only the request whose row fails gets the error.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[int, tuple[LoadedModel, list[tuple[dict, dict, asyncio.Future]]]] = {}
+        self._draining: dict[int, asyncio.Task] = {}  # a model's explaining task, while it has work
+
+    async def explain(self, model: LoadedModel, row: dict, result: dict) -> dict:
+        """``model.explain_rows([row], [result])[0]``, computed together with the other waiting requests'."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        key = id(model)
+        self._pending.setdefault(key, (model, []))[1].append((row, result, future))
+        if key not in self._draining:
+            self._draining[key] = loop.create_task(self._drain(key))
+        return await future
+
+    async def _drain(self, key: int) -> None:
+        try:
+            await asyncio.sleep(0)  # the requests of this loop turn join the first call
+            while key in self._pending:
+                model, entries = self._pending.pop(key)
+                await self._run(model, [e for e in entries if not e[2].done()])
+        finally:
+            self._draining.pop(key, None)
+
+    async def _run(self, model: LoadedModel, entries: list[tuple[dict, dict, asyncio.Future]]) -> None:
+        if not entries:
+            return
+        rows, results = [row for row, _, _ in entries], [result for _, result, _ in entries]
+        try:
+            explanations = await asyncio.to_thread(model.explain_rows, rows, results)
+        except Exception as exc:
+            if len(entries) > 1:
+                for entry in entries:
+                    await self._run(model, [entry])
+            elif not entries[0][2].done():
+                entries[0][2].set_exception(exc)
+            return
+        for (_, _, future), explanation in zip(entries, explanations, strict=True):
+            if not future.done():
+                future.set_result(explanation)

@@ -4,9 +4,9 @@ capture.
 The FastAPI routes are thin shells over :class:`InferenceService`; everything here is importable and
 testable without HTTP. Its lifecycle (``start``/``stop``) is driven by the app's lifespan.
 
-An explanation (``explain=True``) is computed after the prediction, in a thread (the first one builds the
-model's explainer: :meth:`app.serving.model.LoadedModel.explainer`), and cached with it under a key of its
-own, so a cache hit never drops one and a plain request never waits for one. Cache hits are captured like
+An explanation (``explain=True``) is computed after the prediction, in a thread, together with those of
+the other requests waiting for the model's explainer (:class:`.batching.ExplainBatcher`; the first one builds
+it: :meth:`app.serving.model.LoadedModel.explainer`), and cached with it under a key of its own, so a cache hit never drops one and a plain request never waits for one. Cache hits are captured like
 model answers (sampled alike, marked ``cache_hit``), so the capture is not biased against repeated requests.
 """
 
@@ -28,7 +28,7 @@ from prodml import aws
 
 from ..core.config import InferenceSettings
 from . import telemetry
-from .batching import MicroBatcher
+from .batching import ExplainBatcher, MicroBatcher
 from .cache import MemoryCache, PredictionCache, build_cache, cache_key
 from .capture import CaptureWriter
 from .model import LoadedModel
@@ -96,6 +96,7 @@ class InferenceService:
             on_write=lambda n: telemetry.CAPTURE.labels("written").inc(n),
         )
         self.batcher = MicroBatcher(settings.micro_batch_rows, on_batch=_record_batch)
+        self.explainer = ExplainBatcher()
         self._api_key: str | None = (
             settings.api_key.get_secret_value() if settings.api_key is not None else None
         )
@@ -248,8 +249,7 @@ class InferenceService:
                 return Prediction(hit, model, variant, True)
         result = await self.batcher.predict(model, row)
         if explain:
-            (explanation,) = await asyncio.to_thread(model.explain_rows, [row], [result])
-            result = {**result, "explanation": explanation}
+            result = {**result, "explanation": await self.explainer.explain(model, row, result)}
         telemetry.TALLY.count(telemetry.PREDICTIONS, (version, variant))
         if cache is not None:
             if isinstance(cache, MemoryCache):
