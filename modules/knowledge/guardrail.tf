@@ -41,7 +41,7 @@ locals {
 
 resource "aws_bedrock_guardrail" "this" {
   name                      = var.guardrail_name
-  description               = "The ${var.name} knowledge answerer's guardrail (Bedrock Converse): content, prompt attacks, denied topics, secrets and personal data, grounding in the retrieved passages."
+  description               = "${var.name} knowledge answers: content, prompt attacks, denied topics, secrets and personal data, grounding."
   blocked_input_messaging   = "This question cannot be answered: it asks for something the knowledge assistant does not provide (secrets, personal matters, or ways around security controls)."
   blocked_outputs_messaging = "The answer was withheld because it would have disclosed restricted information or was not supported by the indexed documents."
 

@@ -604,3 +604,62 @@ def test_the_deploy_role_lands_evaluates_and_promotes_but_never_builds_an_index(
     _, call = load_blocks(PLATFORM, "module")["github_oidc"]
     assert "module.naming.knowledge_queue_name" in str(unwrap(call["knowledge_queue_names"]))
     assert "local.knowledge_contracts" in str(unwrap(call["knowledge_embedding_model_ids"]))
+
+
+# ---- the guardrail ---------------------------------------------------------------------------------------
+
+# Bedrock's documented PII entity types (CreateGuardrail, GuardrailPiiEntityConfig) that the guardrail may name.
+PII_TYPES = {
+    "ADDRESS",
+    "AGE",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_KEY",
+    "CA_HEALTH_NUMBER",
+    "CA_SOCIAL_INSURANCE_NUMBER",
+    "CREDIT_DEBIT_CARD_CVV",
+    "CREDIT_DEBIT_CARD_EXPIRY",
+    "CREDIT_DEBIT_CARD_NUMBER",
+    "DRIVER_ID",
+    "EMAIL",
+    "INTERNATIONAL_BANK_ACCOUNT_NUMBER",
+    "IP_ADDRESS",
+    "LICENSE_PLATE",
+    "MAC_ADDRESS",
+    "NAME",
+    "PASSWORD",
+    "PHONE",
+    "PIN",
+    "SWIFT_CODE",
+    "UK_NATIONAL_HEALTH_SERVICE_NUMBER",
+    "UK_NATIONAL_INSURANCE_NUMBER",
+    "UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER",
+    "URL",
+    "USERNAME",
+    "US_BANK_ACCOUNT_NUMBER",
+    "US_BANK_ROUTING_NUMBER",
+    "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER",
+    "US_PASSPORT_NUMBER",
+    "US_SOCIAL_SECURITY_NUMBER",
+    "VEHICLE_IDENTIFICATION_NUMBER",
+}
+
+
+def test_the_guardrail_fits_bedrocks_limits_and_the_service_runs_a_numbered_version():
+    guardrail = load_locals(MODULE / "guardrail.tf")
+    topics = guardrail["guardrail_denied_topics"]
+    assert len(topics) >= 3
+    for topic in topics:
+        assert re.fullmatch(r"[0-9a-zA-Z\-_ !?.]{1,100}", topic["name"]), topic["name"]
+        assert len(topic["definition"]) <= 200, topic["name"]
+        assert 1 <= len(topic["examples"]) <= 5 and all(len(e) <= 100 for e in topic["examples"])
+    entities = [*guardrail["guardrail_blocked_entities"], *guardrail["guardrail_contact_entities"]]
+    assert set(entities) <= PII_TYPES and len(set(entities)) == len(entities)
+    assert {"AWS_ACCESS_KEY", "AWS_SECRET_KEY", "PASSWORD"} <= set(guardrail["guardrail_blocked_entities"])
+    resources = {(rtype, name): body for _, rtype, name, body in load_resources(MODULE)}
+    this = resources[("aws_bedrock_guardrail", "this")]
+    for key in ("description", "blocked_input_messaging", "blocked_outputs_messaging"):
+        # At most 200 characters (description, with the longest name) and 500 (messages).
+        assert len(str(unwrap(this[key]))) <= (200 - len("prodml-staging") if key == "description" else 500)
+    version = resources[("aws_bedrock_guardrail_version", "this")]
+    assert unwrap(version["skip_destroy"]) is True
+    assert "aws_bedrock_guardrail.this" in str(unwrap(version["lifecycle"]))
