@@ -212,6 +212,66 @@ def platform(aws_env, churn_contract) -> Platform:
     return Platform(aws_env, churn_contract, registry)
 
 
+# ---- a knowledge base (POST /ask) ---------------------------------------------------------------------------
+@dataclass
+class KnowledgeBase:
+    """A knowledge contract over the knowledge tests' small corpus, in a folder of its own (what
+    PRODML_KNOWLEDGE_CONTRACTS_DIR names), built and promoted by the real ingestion path and gate."""
+
+    contract: Any
+    folder: Path
+    store: Any
+    documents: dict[str, Path]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The service settings that make it answer /ask from this knowledge base."""
+        return {
+            "PRODML_KNOWLEDGE_BASE": self.contract.name,
+            "PRODML_KNOWLEDGE_CONTRACTS_DIR": str(self.folder),
+        }
+
+    def ingest(self) -> str:
+        from prodml.knowledge.worker import ingest
+
+        report = ingest(
+            [self.documents[n] for n in ("alpha", "beta", "gamma")],
+            self.contract,
+            self.store.settings,
+            root=self.documents["alpha"].parent,
+        )
+        assert report.build is not None
+        return str(report.build.version)
+
+    def promote(self, version: str) -> None:
+        from prodml.knowledge.evaluation import promote
+
+        _, pointer = promote(self.contract, self.store, version)
+        assert pointer is not None and pointer["version"] == version
+
+
+@pytest.fixture
+def knowledge(platform, tmp_path) -> KnowledgeBase:
+    """The shipped contract's settings (``test_kb``) over tests/knowledge/documents.py's corpus; nothing landed."""
+    import yaml
+
+    from prodml.knowledge.contract import load_knowledge_contract
+    from prodml.knowledge.store import KnowledgeStore
+    from tests.knowledge.documents import GOLDEN, write_corpus
+
+    data = yaml.safe_load((REPO / "contracts" / "knowledge" / "prodml_docs.yaml").read_text())
+    data.update(name="test_kb", sources=[])
+    data["evaluation"].update(golden_questions="golden.yaml", min_recall_at_k=0.75, min_mrr=0.5)
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "golden.yaml").write_text(GOLDEN)
+    (folder / "test_kb.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    contract = load_knowledge_contract(folder / "test_kb.yaml")
+    return KnowledgeBase(
+        contract, folder, KnowledgeStore(contract, platform.settings), write_corpus(tmp_path / "docs")
+    )
+
+
 # ---- the service process ----------------------------------------------------------------------------------
 @dataclass
 class Server:

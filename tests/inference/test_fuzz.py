@@ -78,9 +78,12 @@ def _fuzz(fuzzed_service, examples: int, minimum_cases: int):
 
 
 @pytest.fixture
-def fuzzed_service(platform, artifacts, serve):
+def fuzzed_service(platform, artifacts, knowledge, serve):
     platform.publish(artifacts["a"])
-    server = serve(PRODML_API_KEY=API_KEY, PRODML_CAPTURE_FRACTION=0, PRODML_MAX_BATCH_ROWS=20)
+    knowledge.promote(knowledge.ingest())  # /ask answers from a promoted index
+    server = serve(
+        PRODML_API_KEY=API_KEY, PRODML_CAPTURE_FRACTION=0, PRODML_MAX_BATCH_ROWS=20, **knowledge.env
+    )
     server.wait_ready()
     return server
 

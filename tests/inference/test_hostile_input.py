@@ -251,6 +251,53 @@ CASES = [
         headers={},
     ),
     Case("path no route serves", 404, "not_found", method="GET", path="/predict/nope", headers={}),
+    Case(
+        '`/ask` with an empty question (`""`, or only whitespace)',
+        422,
+        "validation_error",
+        path="/ask",
+        body={"question": "   "},
+        field="question",
+    ),
+    Case(
+        "`/ask` with a question over 2,000 characters",
+        422,
+        "validation_error",
+        path="/ask",
+        body={"question": "why " * 501},
+        field="question",
+    ),
+    Case(
+        "`/ask` with a question that is not a string (`42`, `null`, a list)",
+        422,
+        "validation_error",
+        path="/ask",
+        body={"question": 42},
+        field="question",
+    ),
+    Case(
+        "`/ask` with no question, or an unknown field",
+        422,
+        "validation_error",
+        path="/ask",
+        body={"query": "what is prodml?"},
+        field="question",
+    ),
+    Case(
+        "`/ask` not sent as JSON",
+        415,
+        "unsupported_media_type",
+        path="/ask",
+        body={"question": "what is prodml?"},
+        headers={"content-type": "text/plain"},
+    ),
+    Case(
+        "`/ask` with a valid question while no knowledge base is configured",
+        503,
+        "no_knowledge_base",
+        path="/ask",
+        body={"question": "what is prodml?"},
+    ),
 ]
 
 NOT_READY = Case(

@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
-from .api.routes import health, metrics, model, predict
+from .api.routes import ask, health, metrics, model, predict
 from .core.config import InferenceSettings, get_inference_settings
 from .core.errors import ErrorResponse, error_payload
 from .core.logging import configure_logging, flush_lines
@@ -64,6 +64,8 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
                 "reason": None if champion else service.store.not_ready_reason,
                 "local_mode": settings.is_local,
                 "cache": service.cache.kind if service.cache else "off",
+                "knowledge_base": settings.knowledge_base,
+                "knowledge_index_version": getattr(service.knowledge.champion, "version", None),
             },
         )
         try:
@@ -76,7 +78,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     app = InferenceApp(
         title="prodml inference",
         description="Predictions from the registry's champion model; request schema generated from the data "
-        "contract the model was trained on.",
+        "contract the model was trained on. Answers with citations from the promoted knowledge index (/ask).",
         version="1",
         lifespan=lifespan,
         # Requests are measured by our own Prometheus metrics and logs; FastAPI's native OpenTelemetry
@@ -84,7 +86,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.service = InferenceService(settings)
-    routers = (health.router, predict.router, model.router, metrics.router)
+    routers = (health.router, predict.router, ask.router, model.router, metrics.router)
     for router in routers:
         app.include_router(router)
     # Every path a route serves (ours and FastAPI's /openapi.json, /docs, /redoc): the middleware labels
@@ -212,7 +214,8 @@ def _install_openapi(app: FastAPI, json_bodies: frozenset[tuple[str, str]]) -> N
         for path, item in schema.get("paths", {}).items():
             for method, operation in item.items():
                 kind = operation.pop("x-prodml-body", None)
-                if kind:
+                # A body FastAPI declared itself (/ask's) stays; the predict routes' comes from the contract.
+                if kind and (kind in bodies or "requestBody" not in operation):
                     content = bodies.get(kind, {"schema": {"type": "object"}})
                     operation["requestBody"] = {"required": True, "content": {"application/json": content}}
                 responses = operation.setdefault("responses", {})

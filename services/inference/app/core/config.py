@@ -16,6 +16,19 @@ from pydantic_settings import SettingsConfigDict
 
 from prodml.settings import Settings, is_loopback_host
 
+
+def _knowledge_service_environment() -> dict[str, str]:
+    """knowledge.yaml's ``service_environment``: the variable names Terraform gives the service."""
+    from importlib import resources
+
+    import yaml
+
+    text = resources.files("prodml.jobs").joinpath("knowledge.yaml").read_text(encoding="utf-8")
+    names: dict[str, str] = yaml.safe_load(text)["service_environment"]
+    return names
+
+
+_KNOWLEDGE_ENV: Final = _knowledge_service_environment()
 AUTH_API_KEY: Final = "api_key"
 AUTH_NONE: Final = "none"
 
@@ -81,6 +94,45 @@ class InferenceSettings(Settings):
     canary_fraction: float = Field(default=0.10, ge=0, le=1, description="Share of keys the challenger gets.")
     canary_key_header: str = Field(
         default="X-Request-Key", description="Header whose value pins a caller to one variant."
+    )
+
+    # ---- knowledge base (POST /ask) ---------------------------------------------------------------------
+    knowledge_base: str | None = Field(
+        default=None,
+        description="Knowledge contract name whose promoted index /ask answers from; unset: /ask answers 503.",
+    )
+    knowledge_contracts_dir: Path | None = Field(
+        default=None,
+        description="Where knowledge contracts are (default: contracts/knowledge in the working directory, "
+        "as in the image, else the checkout's).",
+    )
+    knowledge_prompts_dir: Path | None = Field(
+        default=None, description="Where prompt templates are (default: prompts/ beside contracts/)."
+    )
+    knowledge_poll_interval_s: float = Field(
+        default=30.0, gt=0, description="How often the promoted index pointer (CURRENT) is polled."
+    )
+    knowledge_answerer: Literal["auto", "extractive", "bedrock"] = Field(
+        default="auto",
+        description="auto: Bedrock Converse on real AWS, the offline extractive answerer anywhere else.",
+    )
+    knowledge_canary_version: str | None = Field(
+        default=None, description="Challenger index version for a retrieval canary."
+    )
+    knowledge_canary_fraction: float = Field(
+        default=0.10, ge=0, le=1, description="Share of request keys the challenger index gets."
+    )
+    # Named as src/prodml/jobs/knowledge.yaml's service_environment says (Terraform sets them from the
+    # guardrail it creates).
+    knowledge_guardrail_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(_KNOWLEDGE_ENV["guardrail_identifier"]),
+        description="Bedrock Guardrail identifier (ARN or id) the Converse answerer applies.",
+    )
+    knowledge_guardrail_version: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(_KNOWLEDGE_ENV["guardrail_version"]),
+        description="The guardrail's numbered version.",
     )
 
     # ---- capture ------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from . import telemetry
 from .batching import ExplainBatcher, MicroBatcher
 from .cache import MemoryCache, PredictionCache, build_cache, cache_key
 from .capture import CaptureWriter
+from .knowledge import KnowledgeBase
 from .model import LoadedModel
 from .routing import choose
 from .schema import batch_model, describe_errors
@@ -97,6 +98,7 @@ class InferenceService:
         )
         self.batcher = MicroBatcher(settings.micro_batch_rows, on_batch=_record_batch)
         self.explainer = ExplainBatcher()
+        self.knowledge = KnowledgeBase(settings)  # POST /ask; loads nothing until start()
         self._api_key: str | None = (
             settings.api_key.get_secret_value() if settings.api_key is not None else None
         )
@@ -122,6 +124,7 @@ class InferenceService:
             self._api_key = await asyncio.to_thread(self._read_secret)
         await self._load_first_model()
         self._publish_state()
+        await self.knowledge.start()
         self._tasks = [
             asyncio.create_task(self._poll(), name="registry-poller"),
             asyncio.create_task(self.capture.run(), name="capture-writer"),
@@ -154,6 +157,7 @@ class InferenceService:
     async def stop(self) -> None:
         if self._first_refresh is not None:
             self._first_refresh.cancel()
+        await self.knowledge.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -11,6 +11,9 @@ import bisect
 import math
 import os
 import time
+from functools import cache
+from importlib import resources
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -23,7 +26,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from ..core.logging import Deferred
+from ..core.logging import Deferred, write_line
 
 EMF_NAMESPACE = "prodml/inference"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -78,6 +81,125 @@ MODEL_SOURCE = Gauge(
     ["variant", "source"],
     multiprocess_mode="livesum",
 )
+
+# ---- the knowledge base (POST /ask) -------------------------------------------------------------------------
+KNOWLEDGE_ANSWERS = Counter(
+    "prodml_knowledge_answers_total",
+    "Answers by knowledge base, index variant, answerer and whether the answer policy answered (or refused).",
+    ["knowledge_base", "variant", "answerer", "answered"],
+)
+KNOWLEDGE_LATENCY = Histogram(
+    "prodml_knowledge_latency_seconds",
+    "Time an answer spent in each stage: retrieval, generation.",
+    ["knowledge_base", "stage"],
+    buckets=LATENCY_BUCKETS,
+)
+KNOWLEDGE_TOKENS = Counter(
+    "prodml_knowledge_tokens_total",
+    "Model tokens by direction (input, output).",
+    ["knowledge_base", "model", "direction"],
+)
+KNOWLEDGE_COST = Counter(
+    "prodml_knowledge_cost_usd_total",
+    "Estimated cost in USD (the contract's price table), by model.",
+    ["knowledge_base", "model"],
+)
+KNOWLEDGE_SCORE = Histogram(
+    "prodml_knowledge_top_similarity",
+    "Cosine similarity of the question and the best retrieved chunk (the answer policy's input).",
+    ["knowledge_base"],
+    buckets=(0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+)
+KNOWLEDGE_INDEX = Gauge(
+    "prodml_knowledge_index",
+    "1 for the index version each variant serves (champion: the promoted one; challenger: the canary's).",
+    ["knowledge_base", "variant", "version"],
+    multiprocess_mode="livemax",
+)
+KNOWLEDGE_LOAD = Histogram(
+    "prodml_knowledge_load_seconds",
+    "Time to download, verify, load and warm an index.",
+    ["variant"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+)
+
+
+@cache
+def knowledge_metrics() -> dict[str, Any]:
+    """knowledge.yaml's ``metrics``: the EMF namespace, dimensions and metric names, written once there and
+    read by Terraform too (the cost alarm and the dashboard)."""
+    import yaml
+
+    text = resources.files("prodml.jobs").joinpath("knowledge.yaml").read_text(encoding="utf-8")
+    metrics: dict[str, Any] = yaml.safe_load(text)["metrics"]
+    return metrics
+
+
+def knowledge_emf(knowledge_base: str, variant: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """One answer as a CloudWatch EMF record: latency split, tokens, estimated cost and the best retrieval
+    score under [KnowledgeBase]; tokens and cost under [KnowledgeBase, Model] as well (the model that answered,
+    or the offline answerer's label)."""
+    spec = knowledge_metrics()
+    names = spec["names"]
+    dimensions = list(spec["dimensions"])
+    by_model = [*dimensions, spec["model_dimension"]]
+    latency = answer["latency_ms"]
+    best = max((hit["similarity"] for hit in answer["retrieval"]), default=0.0)
+    return {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": spec["namespace"],
+                    "Dimensions": [dimensions],
+                    "Metrics": [
+                        {"Name": names["retrieval_latency"], "Unit": "Milliseconds"},
+                        {"Name": names["generation_latency"], "Unit": "Milliseconds"},
+                        {"Name": names["retrieval_score"], "Unit": "None"},
+                    ],
+                },
+                {
+                    "Namespace": spec["namespace"],
+                    "Dimensions": [dimensions, by_model],
+                    "Metrics": [
+                        {"Name": names["input_tokens"], "Unit": "Count"},
+                        {"Name": names["output_tokens"], "Unit": "Count"},
+                        {"Name": names["cost"], "Unit": "None"},
+                    ],
+                },
+            ],
+        },
+        # Every dimension knowledge.yaml lists is the knowledge base's name (its only one, KnowledgeBase).
+        **dict.fromkeys(dimensions, knowledge_base),
+        spec["model_dimension"]: answer["model_id"] or answer["answerer"],
+        "IndexVariant": variant,
+        "IndexVersion": answer["index_version"],
+        names["retrieval_latency"]: latency.get("retrieval", 0.0),
+        names["generation_latency"]: latency.get("generation", 0.0),
+        names["retrieval_score"]: round(best, 6),
+        names["input_tokens"]: answer["tokens"]["input"],
+        names["output_tokens"]: answer["tokens"]["output"],
+        names["cost"]: answer["cost"]["estimated_usd"],
+    }
+
+
+def record_answer(knowledge_base: str, variant: str, answer: dict[str, Any]) -> None:
+    """An answer's Prometheus counts (through the tally, off the hot path) and its EMF line."""
+    model = answer["model_id"] or answer["answerer"]
+    TALLY.count(
+        KNOWLEDGE_ANSWERS, (knowledge_base, variant, answer["answerer"], str(answer["answered"]).lower())
+    )
+    for stage in ("retrieval", "generation"):
+        TALLY.observe(KNOWLEDGE_LATENCY, (knowledge_base, stage), answer["latency_ms"].get(stage, 0.0) / 1000)
+    for direction in ("input", "output"):
+        if answer["tokens"][direction]:
+            TALLY.count(KNOWLEDGE_TOKENS, (knowledge_base, model, direction), answer["tokens"][direction])
+    if answer["cost"]["estimated_usd"]:
+        TALLY.count(KNOWLEDGE_COST, (knowledge_base, model), answer["cost"]["estimated_usd"])
+    if answer["retrieval"]:
+        best = max(hit["similarity"] for hit in answer["retrieval"])
+        TALLY.observe(KNOWLEDGE_SCORE, (knowledge_base,), best)
+    write_line(knowledge_emf(knowledge_base, variant, answer))
 
 
 def render_metrics() -> tuple[bytes, str]:

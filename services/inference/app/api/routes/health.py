@@ -36,6 +36,12 @@ class Readiness(BaseModel):
     reason: str | None = Field(
         default=None, description="Why not ready (503), or what is degraded while ready (200)."
     )
+    knowledge_index_version: str | None = Field(
+        default=None,
+        description="The promoted knowledge index /ask answers from (null: no knowledge base configured, or "
+        "not loaded yet; readiness is the model's alone).",
+    )
+    knowledge_challenger_version: str | None = None
 
 
 @router.get("/health", response_model=Health, summary="Liveness: the process answers")
@@ -57,6 +63,9 @@ async def ready(service: ServiceDep):
         "registry_reachable": store.registry_reachable,
         "registry_unreachable_since": datetime.fromtimestamp(since, UTC) if since is not None else None,
     }
+    knowledge = service.knowledge
+    registry["knowledge_index_version"] = getattr(knowledge.champion, "version", None)
+    registry["knowledge_challenger_version"] = getattr(knowledge.challenger, "version", None)
     if champion is None:
         body = Readiness(ready=False, reason=store.not_ready_reason, **registry)
         return JSONResponse(body.model_dump(mode="json"), status_code=503)
