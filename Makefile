@@ -5,6 +5,7 @@ SHELL := bash
 
 CONTRACT ?= contracts/customer_churn.yaml
 DATA ?= data/customer_churn.csv
+KB_CONTRACT ?= contracts/knowledge/prodml_docs.yaml
 ENV ?= dev
 PYTEST_ARGS ?=
 RUN := scripts/uv.sh run --frozen --all-extras --quiet
@@ -28,6 +29,10 @@ demo: install ## Run the pipeline end to end on the embedded AWS emulator
 .PHONY: demo-drift
 demo-drift: install ## make demo's sequel: shifted data and traffic → drift → alarm → retraining → the service serves the new model
 	@$(LOCAL_AWS) scripts/demo_drift.sh "$(CONTRACT)" "$(DATA)"
+
+.PHONY: demo-rag
+demo-rag: install ## The knowledge layer: ingest prodml's docs, build, evaluate and promote the index, serve it, ask with citations
+	@$(LOCAL_AWS) scripts/demo_rag.sh "$(KB_CONTRACT)"
 
 .PHONY: test
 test: install ## Run the tests (unit + integration against real moto and gunicorn processes)
