@@ -111,22 +111,33 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
 
     def answer(self, question: str, hits: list[Hit], index: KnowledgeIndex) -> dict[str, Any]:
-        terms = set(bm25_tokens([question])[0])
-        candidates = []
-        sentences: dict[str, list[tuple[int, int]]] = {}
+        spans: list[tuple[Hit, int, int]] = []
         for hit in hits:
             text = index.document_text(hit.chunk.document, hit.chunk.document_version)
-            if hit.chunk.document_version not in sentences:
-                sentences[hit.chunk.document_version] = _sentences(text, 0)
-            # Whole sentences of the document that overlap the chunk: a chunk may cut one in two.
-            for start, end in sentences[hit.chunk.document_version]:
+            # Whole sentences of the document that overlap the chunk: a chunk may cut one in two. A sentence
+            # never spans a line, so splitting the chunk's lines gives the spans splitting the whole document
+            # would, without reading the rest of a long document on every question.
+            first = text.rfind("\n", 0, hit.chunk.start) + 1
+            last = text.find("\n", hit.chunk.end)
+            lines = text[first : last if last >= 0 else len(text)]
+            for start, end in _sentences(lines, first):
                 if end <= hit.chunk.start or start >= hit.chunk.end:
                     continue
-                words = set(bm25_tokens([text[start:end]])[0])
-                overlap = len(terms & words)
-                # Shared terms first, shorter sentences for the same overlap, then the better-ranked chunk.
-                score = overlap / (1.0 + 0.02 * len(words)) + 0.5 / hit.rank
-                candidates.append((score, -hit.rank, -start, hit, start, end))
+                spans.append((hit, start, end))
+        # One tokenizer call for every candidate sentence (a call has a fixed cost well above a sentence's).
+        texts = [
+            index.document_text(hit.chunk.document, hit.chunk.document_version)[start:end]
+            for hit, start, end in spans
+        ]
+        tokens = bm25_tokens([question, *texts])
+        terms = set(tokens[0])
+        candidates = []
+        for (hit, start, end), sentence_tokens in zip(spans, tokens[1:], strict=True):
+            words = set(sentence_tokens)
+            overlap = len(terms & words)
+            # Shared terms first, shorter sentences for the same overlap, then the better-ranked chunk.
+            score = overlap / (1.0 + 0.02 * len(words)) + 0.5 / hit.rank
+            candidates.append((score, -hit.rank, -start, hit, start, end))
         candidates.sort(key=lambda c: (c[0], c[1], c[2]), reverse=True)
         chosen, seen = [], set()
         for _, _, _, hit, start, end in candidates:
