@@ -4,14 +4,17 @@ is always enforced; every contradiction stops the service at start-up with a mes
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from tests.inference.conftest import start_service
 from tests.inference.test_service_integration import ROW
-from tests.terraform.terraform_config import MODULES, load_blocks, root_dirs, unwrap
+from tests.terraform.terraform_config import MODULES, REPO, load_blocks, root_dirs, unwrap
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +114,7 @@ def test_ecs_runs_the_service_in_api_key_mode(environ):
     assert inference, f"no root configuration in {list(roots)} deploys the inference module"
     _, variable = load_blocks(MODULES / "ecs_service", "variable")["api_key_secret_env_name"]
     for module in inference:
-        container_environment = unwrap(module["container_environment"])
+        container_environment = _container_environment(unwrap(module["container_environment"]))
         assert container_environment.get("PRODML_AUTH", "api_key") == "api_key"
         assert (
             not {"PRODML_LOCAL_MODE", "AWS_ENDPOINT_URL", "PRODML_ENDPOINT_URL"}
@@ -124,6 +127,18 @@ def test_ecs_runs_the_service_in_api_key_mode(environ):
         assert settings.auth == "api_key" and settings.is_real_aws and not settings.is_local
         with pytest.raises(ValidationError, match="real AWS"):
             environ(**plain, PRODML_AUTH="none", PRODML_BIND="127.0.0.1:8080")
+
+
+def _container_environment(value) -> dict:
+    """The ECS task's environment as the root writes it: a literal map, or merge() of a literal map with the
+    knowledge module's service_environment, whose names knowledge.yaml gives (the guardrail's ARN and version)."""
+    if isinstance(value, dict):
+        return value
+    literal = re.search(r"merge\((\{.*?\})\s*,\s*module\.knowledge\.service_environment\)", str(value))
+    assert literal, f"container_environment is neither a map nor merge(map, knowledge): {value!r}"
+    environment = ast.literal_eval(literal.group(1))
+    spec = yaml.safe_load((REPO / "src/prodml/jobs/knowledge.yaml").read_text())
+    return environment | dict.fromkeys(spec["service_environment"].values(), "from-the-knowledge-module")
 
 
 # ---- the service, run as its container runs it ------------------------------------------------------------

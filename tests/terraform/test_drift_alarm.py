@@ -260,7 +260,9 @@ def test_a_drifted_result_meets_the_alarms_condition(dev_alarms, churn, churn_pr
     result = detector.result(dataset=churn.name, model_version=1, source={})
     alarm = dev_alarms[churn.name]
     overall = next(
-        d for d in metric_data(result, timestamp=None) if as_dict(d["Dimensions"]) == alarm["dimensions"]
-    )  # type: ignore[arg-type]
+        d
+        for d in metric_data(result, timestamp=None)  # type: ignore[arg-type]  # None: the datapoint's time is unused here
+        if as_dict(d["Dimensions"]) == alarm["dimensions"]
+    )
     assert alarm["comparison_operator"] == "GreaterThanOrEqualToThreshold"
     assert overall["Value"] >= alarm["threshold"]
