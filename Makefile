@@ -8,6 +8,8 @@ DATA ?= data/customer_churn.csv
 KB_CONTRACT ?= contracts/knowledge/prodml_docs.yaml
 ENV ?= dev
 PYTEST_ARGS ?=
+# pytest-xdist workers (auto: one a core; 0 runs the tests in this process, in file order).
+PYTEST_WORKERS ?= auto
 RUN := scripts/uv.sh run --frozen --all-extras --quiet
 
 # Local targets talk to the embedded emulator unless the caller points AWS_ENDPOINT_URL elsewhere.
@@ -35,12 +37,12 @@ demo-rag: install ## The knowledge layer: ingest prodml's docs, build, evaluate 
 	@$(LOCAL_AWS) scripts/demo_rag.sh "$(KB_CONTRACT)"
 
 .PHONY: test
-test: install ## Run the tests (unit + integration against real moto and gunicorn processes)
-	@$(RUN) pytest $(PYTEST_ARGS)
+test: install ## Run the tests (unit + integration against real moto and gunicorn processes), a test file a core
+	@$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 .PHONY: test-slow
 test-slow: install ## Run only the slow tests (large files, long soaks)
-	@$(RUN) pytest -m slow $(PYTEST_ARGS)
+	@$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadfile -m slow $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: install ## Run the benchmarks; each prints ratios against a baseline measured in the same run

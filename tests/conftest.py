@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+# The CLI's rich consoles take their width from COLUMNS when prodml.cli is first imported, whichever test does
+# it first; set here, before any import of it, output wraps the same in every test order and test worker.
+os.environ["COLUMNS"] = "200"
+
 from prodml.contract import load_contract
 from prodml.emulator import Emulator
 from prodml.settings import Settings
