@@ -109,14 +109,36 @@ def parse_duration_ms(text: str) -> float:
     return float(value) * _WRK_UNIT_MS[unit]
 
 
-def wrk(url: str, body: dict, duration: int, headers: dict | None = None, path: str = "/predict") -> dict:
+def wrk(
+    url: str,
+    body: dict | None,
+    duration: int,
+    headers: dict | None = None,
+    path: str = "/predict",
+    *,
+    method: str = "POST",
+    bodies: list[dict] | None = None,
+) -> dict:
+    """wrk at CONNECTIONS connections: ``method`` with ``body`` (none for a GET), or each of ``bodies`` in turn."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
-    lines = [
-        'wrk.method = "POST"',
-        f"wrk.body = {json.dumps(json.dumps(body))}",
-        'wrk.headers["Content-Type"] = "application/json"',
-    ]
+    lines = [f'wrk.method = "{method}"']
+    if body is not None:
+        lines += [
+            f"wrk.body = {json.dumps(json.dumps(body))}",
+            'wrk.headers["Content-Type"] = "application/json"',
+        ]
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items()]
+    if bodies:
+        lines += ['wrk.headers["Content-Type"] = "application/json"', "local bodies = {"]
+        lines += [f"  {json.dumps(json.dumps(b))}," for b in bodies]
+        lines += [
+            "}",
+            "local n = 0",
+            "request = function()",
+            "  n = n % #bodies + 1",
+            "  return wrk.format(nil, nil, nil, bodies[n])",
+            "end",
+        ]
     script.write_text("\n".join(lines) + "\n")
     try:
         out = subprocess.run(

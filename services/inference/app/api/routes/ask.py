@@ -41,7 +41,9 @@ class AskRequest(BaseModel):
     question: str = Field(
         min_length=1,
         max_length=MAX_QUESTION_CHARS,
-        pattern=r"\S",  # something besides whitespace
+        # Something besides ASCII whitespace, spelled out: what counts as \S differs between pydantic's regex
+        # engine and JSON Schema's (U+0085, say), and the document must refuse exactly what the service does.
+        pattern=r"[^ \t\n\r\f\v]",
         description=f"The question, in at most {MAX_QUESTION_CHARS} characters.",
         examples=["How does the service swap in a new champion model?"],
     )
