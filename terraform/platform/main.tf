@@ -31,6 +31,10 @@ locals {
   knowledge_directory = "${local.repository_root}/contracts/knowledge"
   knowledge_documents = [for name in sort(fileset(local.knowledge_directory, "*.yaml")) : yamldecode(file("${local.knowledge_directory}/${name}"))]
   knowledge_contracts = [for contract in local.knowledge_documents : contract if !contains(keys(contract), "questions")]
+  # The knowledge base POST /ask answers from: the one named, else the only one.
+  inference_knowledge_base = var.inference_knowledge_base != null ? var.inference_knowledge_base : (
+    length(local.knowledge_contracts) == 1 ? local.knowledge_contracts[0].name : null
+  )
   # The platform image: the service runs it, and so does the knowledge worker (a deploy moves both).
   inference_image = "${module.ecr.repository_url}:${var.inference_image_tag}"
   # The version the prodml wheel is built with: hatch reads the same line (pipelines/etl/glue/pyproject.toml).
@@ -233,7 +237,9 @@ module "inference" {
     PRODML_ENV     = var.environment
     PRODML_REGION  = var.region
     PRODML_DATASET = var.inference_dataset
-  }, module.knowledge.service_environment)
+    }, module.knowledge.service_environment, local.inference_knowledge_base == null ? {} : {
+    PRODML_KNOWLEDGE_BASE = local.inference_knowledge_base
+  })
 
   secrets_kms_key_arn      = module.data_zones.kms_key_arn
   data_kms_key_arn         = module.data_zones.kms_key_arn

@@ -110,6 +110,12 @@ variable "inference_dataset" {
   default     = "customer_churn"
 }
 
+variable "inference_knowledge_base" {
+  description = "Knowledge base (a contracts/knowledge/ contract name) the inference service answers POST /ask from (PRODML_KNOWLEDGE_BASE in the task); null: the only one there is, or none when there are several."
+  type        = string
+  default     = null
+}
+
 variable "promoted_from" {
   description = "Environments (same account and region) whose inference images and approved models are promoted into this one (the deploy role may read them); empty where they are built and trained."
   type        = list(string)

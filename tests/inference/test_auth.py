@@ -131,14 +131,16 @@ def test_ecs_runs_the_service_in_api_key_mode(environ):
 
 def _container_environment(value) -> dict:
     """The ECS task's environment as the root writes it: a literal map, or merge() of a literal map with the
-    knowledge module's service_environment, whose names knowledge.yaml gives (the guardrail's ARN and version)."""
+    knowledge module's service_environment, whose names knowledge.yaml gives (the guardrail's ARN and version),
+    and the knowledge base /ask answers from."""
     if isinstance(value, dict):
         return value
-    literal = re.search(r"merge\((\{.*?\})\s*,\s*module\.knowledge\.service_environment\)", str(value))
+    literal = re.search(r"merge\((\{.*?\})\s*,\s*module\.knowledge\.service_environment\b", str(value))
     assert literal, f"container_environment is neither a map nor merge(map, knowledge): {value!r}"
     environment = ast.literal_eval(literal.group(1))
     spec = yaml.safe_load((REPO / "src/prodml/jobs/knowledge.yaml").read_text())
-    return environment | dict.fromkeys(spec["service_environment"].values(), "from-the-knowledge-module")
+    knowledge = dict.fromkeys(spec["service_environment"].values(), "from-the-knowledge-module")
+    return environment | knowledge | {"PRODML_KNOWLEDGE_BASE": "prodml_docs"}
 
 
 # ---- the service, run as its container runs it ------------------------------------------------------------
