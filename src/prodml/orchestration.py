@@ -24,13 +24,12 @@ from typing import Any
 
 from prodml import aws, naming
 from prodml.jobs import (
-    EVENT_PREFIX,
     monitoring_spec,
     orchestration_spec,
     processing_spec,
     render_template,
 )
-from prodml.jobs.watch import PROCESSING_DONE, PROCESSING_LOG_GROUP, _LogTail
+from prodml.jobs.watch import PROCESSING_DONE, PROCESSING_LOG_GROUP, LogTail, parse_event
 from prodml.registry import ModelRegistry, ModelVersion
 from prodml.settings import Settings
 from prodml.zones import Zones
@@ -181,18 +180,11 @@ class _ProcessingLog:
     last read stopped (the log reader of :mod:`prodml.jobs.watch`)."""
 
     def __init__(self, logs: Any):
-        self.tail = _LogTail(logs)
+        self.tail = LogTail(logs)
 
     def events(self, job: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        for stream in self.tail.streams(PROCESSING_LOG_GROUP, f"{job}/"):
-            for line in self.tail.read(PROCESSING_LOG_GROUP, stream):
-                if line.startswith(EVENT_PREFIX):
-                    try:
-                        found.append(json.loads(line[len(EVENT_PREFIX) :]))
-                    except ValueError:
-                        continue
-        return found
+        lines = self.tail.job_lines(PROCESSING_LOG_GROUP, job)
+        return [event for event in map(parse_event, lines) if event is not None]
 
 
 def follow(

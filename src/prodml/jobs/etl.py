@@ -8,7 +8,6 @@ released code. A run passes only the arguments the caller overrides.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from prodml import aws, naming
 from prodml.contract import Contract
 from prodml.datasets import DatasetStore
-from prodml.jobs import EVENT_PREFIX, watch
+from prodml.jobs import watch
 from prodml.settings import Settings
 from prodml.zones import Zones
 
@@ -25,17 +24,6 @@ from prodml.zones import Zones
 class EtlRun:
     job_name: str
     run_id: str
-
-
-def parse_event(line: str) -> dict[str, Any] | None:
-    """A ``PRODML_EVENT`` line's event, or None for any other line."""
-    if not line.startswith(EVENT_PREFIX):
-        return None
-    try:
-        event = json.loads(line[len(EVENT_PREFIX) :])
-    except ValueError:
-        return None
-    return event if isinstance(event, dict) and "event" in event else None
 
 
 def start(contract: Contract, settings: Settings, *, arguments: dict[str, str] | None = None) -> EtlRun:
@@ -69,7 +57,7 @@ def wait(
     result: dict[str, Any] = {}
 
     def line(text: str) -> None:
-        event = parse_event(text)
+        event = watch.parse_event(text)
         if event is None:
             on_line(text)
             return

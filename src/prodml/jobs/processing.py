@@ -23,7 +23,6 @@ from typing import Any
 
 from prodml import aws, naming
 from prodml.jobs import processing_spec, watch
-from prodml.jobs.etl import parse_event
 from prodml.settings import Settings
 
 BATCH_STEP = "batch"
@@ -212,7 +211,7 @@ def wait(
     ``on_line``); its final description. A failed job raises :class:`watch.JobFailed`."""
 
     def line(text: str) -> None:
-        event = parse_event(text)
+        event = watch.parse_event(text)
         if event is None:
             on_line(text)
         else:

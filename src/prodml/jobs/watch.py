@@ -9,10 +9,13 @@ own message.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from prodml.jobs import EVENT_PREFIX
 
 GLUE_LOG_GROUPS = ("/aws-glue/python-jobs/output", "/aws-glue/python-jobs/error")
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -30,8 +33,19 @@ class JobFailed(RuntimeError):
         self.description = description
 
 
+def parse_event(line: str) -> dict[str, Any] | None:
+    """A ``PRODML_EVENT`` line's event, or None for any other line."""
+    if not line.startswith(EVENT_PREFIX):
+        return None
+    try:
+        event = json.loads(line[len(EVENT_PREFIX) :])
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and "event" in event else None
+
+
 @dataclass
-class _LogTail:
+class LogTail:
     """Reads new events of some streams, each from where the last read stopped."""
 
     logs: Any
@@ -62,6 +76,10 @@ class _LogTail:
         except self.logs.exceptions.ResourceNotFoundException:
             return []
         return sorted(s["logStreamName"] for s in found.get("logStreams", []))
+
+    def job_lines(self, group: str, job_name: str) -> list[str]:
+        """New lines of a SageMaker job's streams (``<job>/...``), stream by stream."""
+        return [line for stream in self.streams(group, f"{job_name}/") for line in self.read(group, stream)]
 
 
 def _watch(
@@ -105,7 +123,7 @@ def wait_glue_run(
     timeout_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Wait for a Glue job run, streaming its output and error logs; its final ``JobRun``."""
-    reader = _LogTail(logs)
+    reader = LogTail(logs)
 
     def tail() -> list[str]:
         return [line for group in GLUE_LOG_GROUPS for line in reader.read(group, run_id)]
@@ -137,14 +155,7 @@ def wait_training_job(
     timeout_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Wait for a SageMaker training job, streaming its log; its final description."""
-    reader = _LogTail(logs)
-
-    def tail() -> list[str]:
-        return [
-            line
-            for stream in reader.streams(TRAINING_LOG_GROUP, f"{job_name}/")
-            for line in reader.read(TRAINING_LOG_GROUP, stream)
-        ]
+    reader = LogTail(logs)
 
     def state_of(job: dict[str, Any]) -> str:
         primary, secondary = job["TrainingJobStatus"], job.get("SecondaryStatus")
@@ -154,7 +165,7 @@ def wait_training_job(
         lambda: sm.describe_training_job(TrainingJobName=job_name),
         state_of,
         TRAINING_DONE,
-        tail,
+        lambda: reader.job_lines(TRAINING_LOG_GROUP, job_name),
         on_state,
         on_line,
         poll_seconds,
@@ -177,20 +188,13 @@ def wait_processing_job(
     timeout_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Wait for a SageMaker processing job, streaming its log; its final description."""
-    reader = _LogTail(logs)
-
-    def tail() -> list[str]:
-        return [
-            line
-            for stream in reader.streams(PROCESSING_LOG_GROUP, f"{job_name}/")
-            for line in reader.read(PROCESSING_LOG_GROUP, stream)
-        ]
+    reader = LogTail(logs)
 
     job = _watch(
         lambda: sm.describe_processing_job(ProcessingJobName=job_name),
         lambda j: j["ProcessingJobStatus"],
         PROCESSING_DONE,
-        tail,
+        lambda: reader.job_lines(PROCESSING_LOG_GROUP, job_name),
         on_state,
         on_line,
         poll_seconds,
