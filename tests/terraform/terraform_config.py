@@ -78,3 +78,32 @@ def tfvars(env: str) -> dict:
     """An environment's values (env/<env>.tfvars), unwrapped."""
     with (ENV_FILES / f"{env}.tfvars").open() as handle:
         return {key: unwrap(value) for key, value in hcl2.load(handle).items() if not key.startswith("__")}
+
+
+def evaluate_module_locals(
+    repo: Path, module: str, files: tuple[str, ...], stand_ins: str, values: tuple[str, ...], root_main: str
+) -> tuple[int, dict, str]:
+    """Terraform's own values of ``values`` (locals of modules/<module>), offline, in a copy of the layout at
+    ``repo`` (the caller has put there whatever the module's expressions read): the module's ``files`` (the ones
+    that compute locals, with no resource), ``stand_ins`` for the rest, and ``root_main`` as the platform root
+    that calls it. Returns (0, values, stderr), or (1, {}, what Terraform said)."""
+    import json
+    import shutil
+
+    target = repo / "modules" / module
+    target.mkdir(parents=True)
+    for name in files:
+        shutil.copy(MODULES / module / name, target / name)
+    (target / "stand_ins.tf").write_text(stand_ins)
+    listed = ", ".join(f"{name} = local.{name}" for name in values)
+    (target / "values.tf").write_text(f'output "values" {{\n  value = {{ {listed} }}\n}}\n')
+    platform = repo / PLATFORM.relative_to(REPO)
+    platform.mkdir(parents=True)
+    (platform / "main.tf").write_text(root_main)
+    init = run_terraform("init", "-input=false", "-no-color", cwd=platform)
+    assert init.returncode == 0, init.stdout + init.stderr
+    result = run_terraform("console", cwd=platform, stdin=f"jsonencode(module.{module}.values)\n")
+    if result.returncode != 0 or not result.stdout.startswith('"'):
+        return 1, {}, result.stdout + result.stderr
+    # console prints the jsonencode()d string as an HCL string literal: decode twice.
+    return 0, json.loads(json.loads(result.stdout.strip())), result.stderr

@@ -36,9 +36,9 @@ from tests.terraform.terraform_config import (
     MODULES,
     PLATFORM,
     REPO,
+    evaluate_module_locals,
     load_blocks,
     load_resources,
-    run_terraform,
     tfvars,
     unwrap,
 )
@@ -190,23 +190,9 @@ def evaluate(
         shutil.copy(source, target)
     if edit:
         edit(repo / JOBS.relative_to(REPO))
-    module = repo / MODULE.relative_to(REPO)
-    module.mkdir(parents=True)
-    for name in OFFLINE_FILES:
-        shutil.copy(MODULE / name, module / name)
-    (module / "stand_ins.tf").write_text(stand_ins(env))
-    values = ", ".join(f"{name} = local.{name}" for name in VALUES)
-    (module / "values.tf").write_text(f'output "values" {{\n  value = {{ {values} }}\n}}\n')
-    platform = repo / PLATFORM.relative_to(REPO)
-    platform.mkdir(parents=True)
-    (platform / "main.tf").write_text(root(env, overrides))
-    init = run_terraform("init", "-input=false", "-no-color", cwd=platform)
-    assert init.returncode == 0, init.stdout + init.stderr
-    result = run_terraform("console", cwd=platform, stdin="jsonencode(module.orchestration.values)\n")
-    if result.returncode != 0 or not result.stdout.startswith('"'):
-        return 1, {}, result.stdout + result.stderr
-    # console prints the jsonencode()d string as an HCL string literal: decode twice.
-    return 0, json.loads(json.loads(result.stdout.strip())), result.stderr
+    return evaluate_module_locals(
+        repo, "orchestration", OFFLINE_FILES, stand_ins(env), VALUES, root(env, overrides)
+    )
 
 
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
