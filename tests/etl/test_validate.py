@@ -129,3 +129,71 @@ def test_validate_batch_reports_every_failed_check_and_the_first_as_primary(chur
         "customer_id:null_not_allowed; tenure_months:below_min; plan:unknown_category; churned:invalid_bool"
     ]
     assert batch.table.schema.field("signup_date").type == pa.timestamp("us", tz="UTC")
+
+
+def _typed_edge_column(feature, n: int, rng) -> pa.Array:
+    """``n`` values of ``feature``'s typed-parquet type: edge cases first, then mostly valid random ones."""
+    ftype = feature.type
+    if ftype is FeatureType.FLOAT:
+        edges = [0.1, -0.0, 5e-324, 1e300, -1e300, float("nan"), float("inf"), float("-inf"), None]
+        values = edges + [float(x) for x in rng.normal(50, 20, n - len(edges))]
+        return pa.array(values, pa.float64())
+    if ftype is FeatureType.INT:
+        edges = [10**18, 10**18 - 1, -(10**18), -(10**18) + 1, 2**63 - 1, -(2**63), 0, -1, None]
+        return pa.array(edges + [int(x) for x in rng.integers(-2, 150, n - len(edges))], pa.int64())
+    if ftype is FeatureType.BOOL:
+        return pa.array([None] + [bool(x) for x in rng.integers(0, 2, n - 1)], pa.bool_())
+    if ftype is FeatureType.TIMESTAMP:
+        first, last = -62167219200000000, 253402300799999999  # 0000-01-01, 9999-12-31T23:59:59.999999
+        edges = [first, first - 1, first + 366 * 86400 * 10**6, last, last + 1, 0, 1, -1, None]
+        random = [int(x) for x in rng.integers(-(10**16), 4 * 10**15, n - len(edges))]
+        return pa.array(edges + random, pa.timestamp("us", tz="UTC"))
+    variants = [*feature.categories, *(f" {c.upper()} " for c in feature.categories), "", "unknown", None]
+    return pa.array([variants[i % len(variants)] for i in range(n)], pa.string())
+
+
+def test_typed_columns_validate_exactly_as_their_text_does(churn_contract):
+    """A typed parquet column skips the text round trip (coerce_typed); every value, failed check and
+    quarantined text must be what the same values written as text give."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    n = 400
+    columns = {churn_contract.id: pa.array([f"C{i}" if i % 50 else " " for i in range(n)], pa.string())}
+    for feature in churn_contract.features:
+        columns[feature.name] = _typed_edge_column(feature, n, rng)
+    typed = pa.table(columns)
+    text = pa.table({name: column.cast(pa.string()) for name, column in columns.items()})
+
+    fast = v.validate_batch(churn_contract, typed, with_target=False)
+    slow = v.validate_batch(churn_contract, text, with_target=False)
+
+    assert {
+        f.name
+        for f in churn_contract.features
+        if v.coerce_typed(typed.column(f.name).combine_chunks(), f.type, nullable=True) is not None
+    }, "no column took the typed path"
+    assert fast.table.equals(slow.table)
+    assert [(code, mask.tolist()) for code, mask in fast.reasons] == [
+        (code, mask.tolist()) for code, mask in slow.reasons
+    ]
+    assert fast.valid.tolist() == slow.valid.tolist() and not fast.valid.all() and fast.valid.any()
+    rows = pa.array(np.arange(n))
+    for name in columns:
+        assert fast.raw_values(name, rows).equals(slow.raw_values(name, rows)), name
+
+
+def test_an_int_beyond_float_precision_is_range_checked_not_a_crash():
+    """The contract's bounds are floats; 999999999999999999 has no exact float64 (ETL used to raise)."""
+    out, failures = v.coerce_column(
+        text("999999999999999999", "5", "-999999999999999999"),
+        FeatureType.INT,
+        nullable=True,
+        minimum=0.0,
+        maximum=10.0,
+    )
+    assert out.to_pylist() == [999999999999999999, 5, -999999999999999999]
+    assert [(code, mask.tolist()) for code, mask in failures] == [
+        ("below_min", [False, False, True]),
+        ("above_max", [True, False, False]),
+    ]

@@ -180,7 +180,7 @@ class _Quarantine:
         for code, mask in batch.reasons:
             self.by_check[code] += int(mask.sum())
         indices = pa.array(bad)
-        columns = [batch.raw_text[name].take(indices) for name in self.contract.raw_columns]
+        columns = [batch.raw_values(name, indices) for name in self.contract.raw_columns]
         n = len(bad)
         columns += [
             pa.nulls(n, pa.string()),

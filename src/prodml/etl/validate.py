@@ -16,6 +16,11 @@ Parsing rules (the same for every file format): a value is null when it is empty
 y/n or 1/0 in any case; timestamps are ISO 8601 (date, or date and time with optional fraction) and are UTC
 unless they carry an offset. Categories are trimmed and case-folded to the contract's canonical values.
 
+A column that already has its contract type (a typed parquet file's float64, int64, bool or timestamp[us,
+UTC]) skips the text round trip: :func:`coerce_typed` applies the same checks to the values
+themselves, with the same outcome (``tests/etl/test_validate.py`` holds the two paths to each other), and
+the quarantine's text of a refused value is made only for the refused rows (:meth:`ValidatedBatch.raw_values`).
+
 Pure functions only: nothing here touches AWS or the file system.
 """
 
@@ -51,7 +56,11 @@ class ValidatedBatch:
     table: pa.Table  # contract columns, typed; invalid values are null
     reasons: list[tuple[str, np.ndarray]]
     valid: np.ndarray
-    raw_text: dict[str, pa.Array]  # the raw values as text, for the quarantine
+    raw: dict[str, pa.Array]  # each column's raw values: text, or the column's own contract type
+
+    def raw_values(self, name: str, rows: pa.Array) -> pa.Array:
+        """Column ``name``'s raw values at ``rows``, as text: what the quarantine keeps of a refused row."""
+        return self.raw[name].take(rows).cast(pa.string())
 
     def primary_reason(self) -> np.ndarray:
         """The first failed check of each row (None for a valid row): quarantine counts use this, so each
@@ -159,6 +168,70 @@ _PARSERS = {
 }
 
 
+def range_failures(
+    values: pa.Array, minimum: float | None, maximum: float | None
+) -> list[tuple[str, np.ndarray]]:
+    """``below_min`` / ``above_max`` masks. The contract's bounds are floats, so ints are compared as floats
+    (an int beyond 2**53 has no exact float, and Arrow's safe cast would refuse it)."""
+    if pa.types.is_integer(values.type) and (minimum is not None or maximum is not None):
+        values = pc.cast(values, pa.float64(), safe=False)
+    failures = []
+    if minimum is not None:
+        failures.append(("below_min", _mask(pc.less(values, minimum))))
+    if maximum is not None:
+        failures.append(("above_max", _mask(pc.greater(values, maximum))))
+    return failures
+
+
+_TYPED = {
+    FeatureType.INT: pa.int64(),
+    FeatureType.FLOAT: pa.float64(),
+    FeatureType.BOOL: pa.bool_(),
+    FeatureType.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+}
+INT_LIMIT = 10**18  # INT_PATTERN takes 18 digits at most
+# The years TIMESTAMP_PATTERN's four digits take: 0000 to 9999 (Arrow writes other years with a sign or a
+# fifth digit).
+TIMESTAMP_RANGE = (
+    pa.scalar(-62167219200000000, pa.timestamp("us", tz="UTC")),
+    pa.scalar(253402300799999999, pa.timestamp("us", tz="UTC")),
+)
+
+
+def coerce_typed(
+    values: pa.Array,
+    ftype: FeatureType,
+    *,
+    nullable: bool,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> tuple[pa.Array, list[tuple[str, np.ndarray]]] | None:
+    """:func:`coerce_column` for values that already have their contract type, without casting them to text
+    and back: the same values and failed checks as the text of those values would give (NaN and infinities
+    are not floats, ints have at most 18 digits, timestamps fall in years 0000-9999). None when ``values``
+    does not have exactly the contract type, and for text types: the caller takes the text path."""
+    if _TYPED.get(ftype) != values.type:
+        return None
+    failures: list[tuple[str, np.ndarray]] = []
+    present = pc.is_valid(values)
+    if not nullable:
+        failures.append(("null_not_allowed", ~_mask(present)))
+    unparsable = None
+    if ftype is FeatureType.FLOAT:
+        unparsable = pc.invert(pc.is_finite(values))
+    elif ftype is FeatureType.INT:
+        unparsable = pc.or_(pc.greater_equal(values, INT_LIMIT), pc.less_equal(values, -INT_LIMIT))
+    elif ftype is FeatureType.TIMESTAMP:
+        unparsable = pc.or_(pc.less(values, TIMESTAMP_RANGE[0]), pc.greater(values, TIMESTAMP_RANGE[1]))
+    if unparsable is not None:
+        bad = _mask(unparsable)
+        if bad.any():
+            failures.append((_PARSERS[ftype][0], bad))
+            values = pc.if_else(pa.array(bad), pa.scalar(None, values.type), values)
+    failures += range_failures(values, minimum, maximum)
+    return values, [(check, mask) for check, mask in failures if mask.any()]
+
+
 def coerce_column(
     text: pa.Array,
     ftype: FeatureType,
@@ -182,10 +255,7 @@ def coerce_column(
         check, parse = _PARSERS[ftype]
         values = parse(text)
         failures.append((check, _mask(pc.and_(present, pc.is_null(values)))))
-        if minimum is not None:
-            failures.append(("below_min", _mask(pc.less(values, minimum))))
-        if maximum is not None:
-            failures.append(("above_max", _mask(pc.greater(values, maximum))))
+        failures += range_failures(values, minimum, maximum)
     return values, [(check, mask) for check, mask in failures if mask.any()]
 
 
@@ -195,7 +265,7 @@ def validate_batch(contract: Contract, raw: pa.Table, *, with_target: bool = Tru
     then has no target column."""
     n = raw.num_rows
     columns: dict[str, pa.Array] = {}
-    raw_text: dict[str, pa.Array] = {}
+    raw_values: dict[str, pa.Array] = {}
     reasons: list[tuple[str, np.ndarray]] = []
     specs: list[tuple[str, FeatureType, bool, float | None, float | None, list[str] | None]] = [
         (contract.id, FeatureType.STRING, False, None, None, None)
@@ -207,22 +277,27 @@ def validate_batch(contract: Contract, raw: pa.Table, *, with_target: bool = Tru
         specs.append((target.name, target.type, False, None, None, target_values))
     for name, ftype, nullable, minimum, maximum, categories in specs:
         raw_column = raw.column(name).combine_chunks()
-        if pa.types.is_binary(raw_column.type) or pa.types.is_large_binary(raw_column.type):
-            text, bad_utf8 = decode_utf8(raw_column)
-            raw_text[name] = escape_bytes(raw_column, bad_utf8)
-            if bad_utf8.any():
-                reasons.append((f"{name}:invalid_utf8", bad_utf8))
+        typed = coerce_typed(raw_column, ftype, nullable=nullable, minimum=minimum, maximum=maximum)
+        if typed is not None:
+            raw_values[name] = raw_column
+            values, failures = typed
         else:
-            text = raw_column.cast(pa.string())
-            raw_text[name] = text
-        values, failures = coerce_column(
-            blank_to_null(text),
-            ftype,
-            nullable=nullable,
-            minimum=minimum,
-            maximum=maximum,
-            categories=categories,
-        )
+            if pa.types.is_binary(raw_column.type) or pa.types.is_large_binary(raw_column.type):
+                text, bad_utf8 = decode_utf8(raw_column)
+                raw_values[name] = escape_bytes(raw_column, bad_utf8)
+                if bad_utf8.any():
+                    reasons.append((f"{name}:invalid_utf8", bad_utf8))
+            else:
+                text = raw_column.cast(pa.string())
+                raw_values[name] = text
+            values, failures = coerce_column(
+                blank_to_null(text),
+                ftype,
+                nullable=nullable,
+                minimum=minimum,
+                maximum=maximum,
+                categories=categories,
+            )
         columns[name] = values
         reasons += [(f"{name}:{check}", mask) for check, mask in failures]
     valid = np.ones(n, dtype=bool)
@@ -230,7 +305,7 @@ def validate_batch(contract: Contract, raw: pa.Table, *, with_target: bool = Tru
         valid &= ~mask
     schema = contract.arrow_schema(with_target=with_target, with_derived=False)
     table = pa.table([columns[f.name] for f in schema], schema=_nullable(schema))
-    return ValidatedBatch(table=table, reasons=reasons, valid=valid, raw_text=raw_text)
+    return ValidatedBatch(table=table, reasons=reasons, valid=valid, raw=raw_values)
 
 
 def _nullable(schema: pa.Schema) -> pa.Schema:

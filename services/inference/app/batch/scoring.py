@@ -381,7 +381,7 @@ def _prepare(model: LoadedModel, chunk: Chunk, schema: pa.Schema) -> _Prepared:
             primary = validated.primary_reason()[bad].tolist()
             reasons += primary
             take = pa.array(bad)
-            columns = {c: pc.take(validated.raw_text[c], take) for c in _columns(contract)}
+            columns = {c: validated.raw_values(c, take) for c in _columns(contract)}
             columns[RAW_RECORD] = pa.nulls(len(bad), pa.string())
             columns[SOURCE_FILE] = pa.array([chunk.source] * len(bad), pa.string())
             columns[SOURCE_ROW] = pa.array(chunk.rows[bad], pa.int64())
