@@ -22,6 +22,7 @@ from prodml.emulator.executor import JobContext
 _FLUSH_SECONDS = 0.5
 _MAX_BATCH = 1000
 _CANCEL_POLL = 0.2  # how soon a cancelled job's process is killed
+_RETRIES = Config(retries={"max_attempts": 5})
 # Every job process running now: each in its own session (so a timeout kills its whole tree), so the
 # emulator ends them itself when it stops (terminate_all) rather than leaving orphans.
 _RUNNING: set[subprocess.Popen[str]] = set()
@@ -47,10 +48,20 @@ def terminate_all() -> int:
     return len(running)
 
 
+_SESSIONS: dict[str, boto3.session.Session] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
 def client(context: JobContext, service: Literal["s3", "logs", "ecr", "cloudwatch", "events"]) -> Any:
-    return boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=context.region
-    ).client(service, endpoint_url=context.endpoint_url, config=Config(retries={"max_attempts": 5}))
+    """A client of the emulator, from one session a region (a session parses each service's model once;
+    it is not thread-safe, so clients are made under a lock)."""
+    with _SESSIONS_LOCK:
+        session = _SESSIONS.get(context.region)
+        if session is None:
+            session = _SESSIONS[context.region] = boto3.session.Session(
+                aws_access_key_id="testing", aws_secret_access_key="testing", region_name=context.region
+            )
+        return session.client(service, endpoint_url=context.endpoint_url, config=_RETRIES)
 
 
 def job_environment(context: JobContext, extra: dict[str, str]) -> dict[str, str]:
