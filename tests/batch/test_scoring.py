@@ -143,3 +143,59 @@ def test_entrypoint_has_help_and_fails_in_one_line(platform, tmp_path):
     assert failed.stderr.strip().splitlines() == [
         "error: no approved model in 'prodml-dev-customer-churn': approve one, or name --model-version"
     ]
+
+
+def test_any_number_of_workers_writes_the_same_output_and_typed_input_is_checked_as_text_is(
+    platform, artifacts, dirty_input, tmp_path
+):
+    """Chunks are scored by a worker a core and written in input order: one worker and four give the same
+    files. A typed parquet file (as the processed zone holds rows) is validated without the text round trip,
+    and its refused rows reach the quarantine as text."""
+    from app.batch import scoring
+
+    from prodml.sample_data import generate_table
+
+    contract = platform.contract
+    version = platform.publish(artifacts["a"]).version
+    input_dir, _ = dirty_input
+    clean = generate_table(contract, 300, seed=3, dirty_fraction=0.0).drop_columns([contract.target.name])
+    typed = validate_batch(contract, clean, with_target=False).table
+    spend = typed.column("monthly_spend").to_pylist()
+    tenure = typed.column("tenure_months").to_pylist()
+    spend[5], tenure[7] = float("nan"), -5  # not a float; below the contract's minimum
+    typed = typed.set_column(
+        typed.schema.get_field_index("monthly_spend"), "monthly_spend", pa.array(spend, pa.float64())
+    )
+    typed = typed.set_column(
+        typed.schema.get_field_index("tenure_months"), "tenure_months", pa.array(tenure, pa.int64())
+    )
+    pq.write_table(typed, input_dir / "typed.parquet")
+
+    model = scoring.load_model(platform.settings, "customer_churn", version, tmp_path / "model")
+    try:
+        outputs = {}
+        for workers in (1, 4):
+            output = tmp_path / f"out-{workers}"
+            summary = scoring.score_directory(
+                model, input_dir, output, dataset="customer_churn", chunk_rows=37, workers=workers
+            )
+            outputs[workers] = (
+                _read(output / "predictions"),
+                _read(output / "quarantine"),
+                {k: v for k, v in summary.as_dict().items() if k not in ("seconds", "rows_per_second")},
+            )
+    finally:
+        model.close()
+    (one, one_refused, one_summary), (four, four_refused, four_summary) = outputs[1], outputs[4]
+    assert one.num_rows > 500 and one.equals(four)
+    assert one_refused.num_rows > 10 and one_refused.equals(four_refused)
+    assert one_summary == four_summary and one_summary["files"]["typed.parquet"] == 300
+
+    from_typed = one_refused.filter(pc.equal(one_refused.column("source_file"), "typed.parquet"))
+    assert sorted(from_typed.column("source_row").to_pylist()) == [6, 8]
+    by_row = {r["source_row"]: r for r in from_typed.to_pylist()}
+    assert (by_row[6]["quarantine_reason"], by_row[6]["monthly_spend"]) == (
+        "monthly_spend:invalid_float",
+        "nan",
+    )
+    assert (by_row[8]["quarantine_reason"], by_row[8]["tenure_months"]) == ("tenure_months:below_min", "-5")

@@ -62,7 +62,7 @@ def batch_score(
         typer.Option(
             "--chunk-rows",
             min=1,
-            help="Rows read and scored at a time (default 100,000; 2,000 with --explain).",
+            help="Rows read and scored at a time (default 50,000; 2,000 with --explain).",
         ),
     ] = None,
     instance_type: Annotated[

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -70,4 +71,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Everything is written, closed and flushed: skip the interpreter's teardown of pyarrow, ONNX Runtime and
+    # pandas, 0.1-0.2 s of the job's wall clock (billed, on AWS) that nothing needs.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
