@@ -261,22 +261,29 @@ def step_retrain(ctx: LoopContext) -> None:
 def step_served(ctx: LoopContext) -> None:
     """The running service picks the new champion up at its registry poll: no restart, no redeploy."""
     new = ctx.facts["new_version"]
-    deadline, served = time.monotonic() + 120, None
+    row = _request_rows(ctx, 1)[0]
+    deadline, served = time.monotonic() + 120, set()
     with console.status(f"waiting for the service to serve version {new}"):
         while time.monotonic() < deadline:
-            served = _object(_http("GET", ctx.url + "/model")[1])["champion"]["version"]
-            if served == new:
+            # Each gunicorn worker polls the registry on its own: asking one (GET /model) said nothing of
+            # the others. New connections spread over the workers; every answer must come from the new model.
+            answers = [_http("POST", ctx.url + "/predict", row) for _ in range(SERVED_CHECKS)]
+            served = {_object(answer).get("model_version") for _, answer in answers}
+            if served == {new}:
                 break
             time.sleep(0.5)
-    if served != new:
-        raise UserError(f"the service still serves version {served}, not {new}, after 120s")
-    row = _request_rows(ctx, 1)[0]
-    status, answer = KeepAlive(ctx.url)("POST", "/predict", row)
+    if served != {new}:
+        raise UserError(
+            f"the service's workers still answer with versions {sorted(served, key=str)}, not {new}, after 120s"
+        )
+    status, answer = answers[-1]
     console.print(
         f"  the same gunicorn now serves version {new} (was {ctx.facts['champion']}): POST /predict → {status}"
     )
     console.print("    " + json.dumps(answer)[:300], highlight=False)
 
+
+SERVED_CHECKS = 8  # predictions on new connections that must all come from the new version
 
 STEPS = [
     ("champion", step_champion),
