@@ -5,7 +5,8 @@ rows) both call :meth:`InputEncoding.encode`, so the pipeline is fitted on, and 
 arrays built by the same lines. The encoding is the artifact's documented model input (see
 :mod:`prodml.artifact`):
 
-- numeric features (int, float, bool as 0/1, then derived) as float32 values with NaN for missing. ONNX runs
+- numeric features (int, float, bool as 0/1, then derived) as float32 values with NaN for missing, and a
+  number beyond float32's range clipped to its largest finite value. ONNX runs
   in float32, so the joblib pipeline is fitted on, and fed, exactly the values the ONNX graph sees; its
   float64 columns widen them exactly.
 - derived features are computed here from their source timestamp by :func:`prodml.features.derive_values`
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _NAN = float("nan")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # noqa: UP017 - datetime.UTC is 3.11+; training runs 3.10
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -89,6 +91,9 @@ class InputEncoding:
             name: np.array([v if v.__class__ is str else _category(v) for v in columns[name]], dtype=object)
             for name in self.categorical_features
         }
+        # A number beyond float32's range is clipped to its largest finite value, not made infinite: sklearn
+        # refuses infinity (the joblib model answered 500), and a linear model makes inf - inf a NaN.
+        np.clip(numeric, -_FLOAT32_MAX, _FLOAT32_MAX, out=numeric)
         # Through float64 first: an int64 reaches float32 exactly as the float64 → float32 cast rounds it.
         return ModelInputs(self, numeric.astype(np.float32), categorical)
 

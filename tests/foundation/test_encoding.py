@@ -131,3 +131,12 @@ def test_edges_no_rows_one_source_and_a_missing_field():
     assert InputEncoding(single).encode_rows([{"rooms": 4}, {"rooms": None}]).columns()["rooms"][0] == 4.0
     with pytest.raises(KeyError, match="city"):
         encoding.encode_rows([{k: v for k, v in ROWS[0].items() if k != "city"}])
+
+
+def test_numbers_beyond_float32_are_clipped_to_its_largest_finite_value():
+    """Not made infinite: sklearn refuses infinity (a joblib model answered 500), and a linear model would
+    make inf - inf a NaN. NaN stays the missing value."""
+    biggest = float(np.finfo(np.float32).max)
+    rows = [{**ROWS[0], "area": 1e300}, {**ROWS[0], "area": -1e39}, {**ROWS[0], "area": None}]
+    area = InputEncoding(CONTRACT).encode_rows(rows).columns()["area"]
+    assert area[0] == biggest and area[1] == -biggest and np.isnan(area[2])

@@ -110,6 +110,7 @@ def test_onnx_and_joblib_paths_agree_and_tampering_is_refused(artifacts, churn_c
     assert (onnx.backend, sklearn.backend) == ("onnx", "joblib")
     base = onnx.request_model(**example_row(churn_contract)).model_dump()
     rows = [base, {**base, "plan": "enterprise", "tenure_months": 200}, {**base, "monthly_spend": None}]
+    rows.append({**base, "monthly_spend": 1e300})  # beyond float32: the joblib pipeline refused infinity
     for a, b in zip(onnx.predict(rows), sklearn.predict(rows), strict=True):
         assert a["prediction"] == b["prediction"]
         assert abs(a["probability"] - b["probability"]) < 1e-4
