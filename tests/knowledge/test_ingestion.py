@@ -141,3 +141,24 @@ def test_a_lambda_batch_reports_only_transient_failures(kb_env, kb_contract, cor
     assert letter["document"] == "broken.pdf"
     store = KnowledgeStore(kb_contract, kb_env)
     assert [d["document"] for d in store.manifest(store.latest_version())["documents"]] == ["alpha.md"]
+
+
+def test_a_worker_stopped_right_after_a_batch_still_builds_the_index(kb_env, kb_contract, corpus):
+    """SIGTERM (a deployment, a scale-in) lands between batches: the documents of the last one must reach an
+    index before the worker returns, not wait for whatever the next worker processes."""
+    landed = ingest([corpus["alpha"]], kb_contract, kb_env, root=corpus["alpha"].parent, work=False)
+    assert len(landed.landed) == 1
+    batches = []
+
+    def stop_after_a_batch() -> bool:
+        batches.append(None)
+        return len(batches) > 1  # one receive, then stop: as if SIGTERM came during the first batch
+
+    report = run_worker(
+        {kb_contract.name: kb_contract}, kb_env, should_stop=stop_after_a_batch, wait_seconds=1
+    )
+    assert report.count("processed") == 1 and len(batches) == 2
+    store = KnowledgeStore(kb_contract, kb_env)
+    version = store.latest_version()
+    assert version is not None
+    assert [d["document"] for d in store.manifest(version)["documents"]] == ["alpha.md"]

@@ -331,7 +331,8 @@ def run_worker(
 ) -> WorkerReport:
     """Long-poll the ingestion queue and process each message. With ``drain``, return once the queue is
     empty (nothing visible and nothing in flight); otherwise run until ``should_stop``. After a batch that
-    processed anything and left the queue empty, the affected knowledge bases' indexes are built."""
+    processed anything and left the queue empty, the affected knowledge bases' indexes are built; and when
+    stopped, before returning, so no processed document waits for the next one's build."""
     sqs = sqs_client(settings)
     queues = find_queues(settings, sqs)
     report = WorkerReport()
@@ -347,6 +348,12 @@ def run_worker(
                 "reason": {"DataType": "String", "StringValue": str(payload.get("reason", ""))[:256]}
             },
         )
+
+    def build_touched() -> None:
+        if touched and build_indexes:
+            for kb in sorted(touched):
+                build_index(contracts[kb], settings)
+        touched.clear()
 
     while not should_stop():
         response = sqs.receive_message(
@@ -382,14 +389,12 @@ def run_worker(
                     on_outcome(outcome)
         if messages:
             continue
-        if touched and build_indexes:
-            for kb in sorted(touched):
-                build_index(contracts[kb], settings)
-            touched.clear()
+        build_touched()
         if drain:
             if _queue_empty(sqs, queues.url):
                 break
             time.sleep(0.2)  # messages in flight (a retry's backoff): wait for them to be visible again
+    build_touched()  # stopped right after a batch: its documents still reach an index
     report.seconds = time.monotonic() - started
     return report
 
