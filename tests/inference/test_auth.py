@@ -122,7 +122,11 @@ def test_ecs_runs_the_service_in_api_key_mode(environ):
         )
         secret_variable = unwrap(module.get("api_key_secret_env_name", variable["default"]))
         assert secret_variable == "PRODML_API_KEY"
-        plain = {name: "x" for name in container_environment if name != "PRODML_DATASET"}
+        plain = {
+            name: value if value in KNOWLEDGE_VALUES.values() else "x"
+            for name, value in container_environment.items()
+            if name != "PRODML_DATASET"
+        }
         settings = environ(**plain, **{secret_variable: "from-secrets-manager"})
         assert settings.auth == "api_key" and settings.is_real_aws and not settings.is_local
         with pytest.raises(ValidationError, match="real AWS"):
@@ -139,8 +143,16 @@ def _container_environment(value) -> dict:
     assert literal, f"container_environment is neither a map nor merge(map, knowledge): {value!r}"
     environment = ast.literal_eval(literal.group(1))
     spec = yaml.safe_load((REPO / "src/prodml/jobs/knowledge.yaml").read_text())
-    knowledge = dict.fromkeys(spec["service_environment"].values(), "from-the-knowledge-module")
+    knowledge = {name: KNOWLEDGE_VALUES[key] for key, name in spec["service_environment"].items()}
     return environment | knowledge | {"PRODML_KNOWLEDGE_BASE": "prodml_docs"}
+
+
+# What the knowledge module's service_environment holds, by knowledge.yaml's key (a guardrail version is a
+# number: the service refuses anything else).
+KNOWLEDGE_VALUES = {
+    "guardrail_identifier": "arn:aws:bedrock:us-east-1:123456789012:guardrail/gr-prodml",
+    "guardrail_version": "1",
+}
 
 
 # ---- the service, run as its container runs it ------------------------------------------------------------
@@ -215,3 +227,16 @@ def test_prodml_serve_refuses_to_serve_without_a_key_away_from_the_emulator(monk
     assert "serving against https://localhost-gateway.corp.example.com needs an API key" in " ".join(
         result.stderr.split()
     ), result.stderr
+
+
+@pytest.mark.parametrize("version", [None, "", "DRAFT", "v2"])
+def test_a_guardrail_without_its_numbered_version_is_refused_at_start(environ, version):
+    """Not quietly applied as DRAFT, which changes under the service and which the IAM grant (the numbered
+    version's ARN) denies: every /ask would have failed with AccessDenied."""
+    guardrail = {"PRODML_API_KEY": "k", "PRODML_KNOWLEDGE_GUARDRAIL_ID": "gr-123"}
+    if version is not None:
+        guardrail["PRODML_KNOWLEDGE_GUARDRAIL_VERSION"] = version
+    with pytest.raises(ValidationError, match="PRODML_KNOWLEDGE_GUARDRAIL_VERSION must be the guardrail's"):
+        environ(**guardrail)
+    settings = environ(**{**guardrail, "PRODML_KNOWLEDGE_GUARDRAIL_VERSION": "3"})
+    assert (settings.knowledge_guardrail_id, settings.knowledge_guardrail_version) == ("gr-123", "3")

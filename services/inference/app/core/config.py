@@ -183,6 +183,13 @@ class InferenceSettings(Settings):
                 "an API key is required (PRODML_AUTH=api_key, the default): set PRODML_API_KEY or "
                 "PRODML_API_KEY_SECRET, or PRODML_AUTH=none for a loopback-bound local run on the emulator"
             )
+        version = self.knowledge_guardrail_version
+        if self.knowledge_guardrail_id and not (version and version.isdigit()):
+            # Never DRAFT: it changes under the service, and the IAM grant names the numbered version only.
+            raise ValueError(
+                f"{_KNOWLEDGE_ENV['guardrail_identifier']} is set, so {_KNOWLEDGE_ENV['guardrail_version']} must "
+                f"be the guardrail's numbered version (got {version!r}; Terraform's knowledge module outputs it)"
+            )
         return self
 
     @property

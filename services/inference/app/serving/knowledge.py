@@ -152,9 +152,9 @@ class KnowledgeBase:
             return ExtractiveAnswerer(contract.answer.max_answer_sentences)
         guardrail = None
         if self.settings.knowledge_guardrail_id:
-            guardrail = Guardrail(
-                self.settings.knowledge_guardrail_id, self.settings.knowledge_guardrail_version or "DRAFT"
-            )
+            version = self.settings.knowledge_guardrail_version
+            assert version is not None  # InferenceSettings refuses an identifier without its version
+            guardrail = Guardrail(self.settings.knowledge_guardrail_id, version)
         prompt = PromptTemplate.load(prompts_dir(self.settings, folder) / contract.answer.prompt)
         return BedrockAnswerer(contract, self.settings, guardrail, prompt=prompt)
 
