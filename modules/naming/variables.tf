@@ -33,10 +33,14 @@ variable "datasets" {
   }
 
   # prodml.naming rejects any name over 63 characters (the S3 and SageMaker limit); the longest are the Glue
-  # job and the state machines.
+  # job, the state machines, and the registration job a retraining run starts, <prefix>-register-<run id>
+  # (prodml.orchestration's LONGEST_STEP and RUN_ID_EXAMPLE), which would otherwise fail only mid-run.
   validation {
     condition = alltrue(flatten([for dataset in var.datasets : [
-      for purpose in concat(["etl-${dataset}"], [for kind in var.state_machine_kinds : "${dataset}-${kind}"]) :
+      for purpose in concat(
+        ["etl-${dataset}", "${dataset}-register-20260101-000000-abcd"],
+        [for kind in var.state_machine_kinds : "${dataset}-${kind}"]
+      ) :
       length("${var.project}-${var.environment}-${purpose}") <= 63
     ]]))
     error_message = "a dataset name makes a resource name longer than 63 characters; shorten the project or dataset name."

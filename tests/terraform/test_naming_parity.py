@@ -131,6 +131,22 @@ def test_a_state_machine_name_over_63_characters_is_refused_by_both(tmp_path):
     assert "longer than 63 characters" in stderr
 
 
+def test_a_dataset_whose_retraining_job_names_pass_63_characters_is_refused_by_both(tmp_path):
+    """The state machine's name fits, but <prefix>-register-<run id>, named mid-run by the retrain state
+    machine, would not: both sides refuse it up front, at the same length."""
+    from prodml.orchestration import LONGEST_STEP, RUN_ID_EXAMPLE
+
+    fits = 63 - len(f"prodml-prod--{LONGEST_STEP}-{RUN_ID_EXAMPLE}")
+    naming.processing_job_name("prodml", "prod", "d" * fits, LONGEST_STEP, RUN_ID_EXAMPLE)
+    code, _, stderr = evaluate_names(tmp_path / "fits", "prodml", "prod", ["d" * fits])
+    assert code == 0, stderr
+    naming.state_machine_name("prodml", "prod", "d" * (fits + 1), "retrain")
+    with pytest.raises(ValueError, match="63"):
+        naming.processing_job_name("prodml", "prod", "d" * (fits + 1), LONGEST_STEP, RUN_ID_EXAMPLE)
+    code, _, stderr = evaluate_names(tmp_path / "too-long", "prodml", "prod", ["d" * (fits + 1)])
+    assert code != 0 and "longer than 63 characters" in stderr
+
+
 def test_unknown_environment_is_refused(tmp_path):
     code, _, stderr = evaluate_names(tmp_path, "prodml", "qa", DATASETS)
     assert code != 0
