@@ -39,8 +39,8 @@ from prodml.cli._common import (
     handle_errors,
     settings,
 )
-from prodml.cli.loop import _follow, _print_drift
-from prodml.cli.serving import KeepAlive, _http, _object, free_port, wait_ready
+from prodml.cli.loop import follow_execution, print_drift
+from prodml.cli.serving import KeepAlive, free_port, http_json, json_object, wait_ready
 from prodml.contract import Contract
 from prodml.etl.validate import validate_batch
 from prodml.registry import ModelRegistry
@@ -187,7 +187,7 @@ def step_shifted_traffic(ctx: LoopContext) -> None:
 
 
 def _captured(url: str) -> float:
-    metrics = str(_http("GET", url + "/metrics")[1])
+    metrics = str(http_json("GET", url + "/metrics")[1])
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()
@@ -205,12 +205,12 @@ def step_drift(ctx: LoopContext) -> None:
         "drift", ctx.contract.name, s, {"started_by": "prodml demo-drift", "window_hours": 0.25}
     )
     console.print(f"  execution {execution}")
-    result = _follow(execution, s, quiet=False, timeout=600)
+    result = follow_execution(execution, s, quiet=False, timeout=600)
     if not result.succeeded:
         raise UserError(f"the drift run {result.status}: {result.error}: {result.cause}")
     job = str(result.output["drift_job"])
     report = drift_report(s, str(result.output["output_uri"]), download_to=drift_reports_dir(s, job))
-    _print_drift(report.result, job)
+    print_drift(report.result, job)
     console.print(f"  report: {report.local_html.resolve() if report.local_html else report.html_uri}")
     if report.result.get("verdict") != "drift":
         raise UserError(
@@ -243,7 +243,7 @@ def step_retrain(ctx: LoopContext) -> None:
         raise UserError("the drift alarm went to ALARM but no retrain execution started within 60s")
     execution = executions[0]["executionArn"]
     console.print(f"  started by the drift alarm's EventBridge rule: {execution}")
-    result = _follow(execution, s, quiet=False, timeout=1800)
+    result = follow_execution(execution, s, quiet=False, timeout=1800)
     if not result.succeeded:
         raise UserError(f"retraining {result.status}: {result.error}: {result.cause}")
     job = str(result.output.get("training_job", ""))
@@ -267,8 +267,8 @@ def step_served(ctx: LoopContext) -> None:
         while time.monotonic() < deadline:
             # Each gunicorn worker polls the registry on its own: asking one (GET /model) said nothing of
             # the others. New connections spread over the workers; every answer must come from the new model.
-            answers = [_http("POST", ctx.url + "/predict", row) for _ in range(SERVED_CHECKS)]
-            served = {_object(answer).get("model_version") for _, answer in answers}
+            answers = [http_json("POST", ctx.url + "/predict", row) for _ in range(SERVED_CHECKS)]
+            served = {json_object(answer).get("model_version") for _, answer in answers}
             if served == {new}:
                 break
             time.sleep(0.5)

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from prodml import local_service
 from prodml.cli._common import console, fail, handle_errors, settings
-from prodml.cli.serving import _http, _object, free_port
+from prodml.cli.serving import free_port, http_json, json_object
 
 DEFAULT_KB_CONTRACT = Path("contracts/knowledge/prodml_docs.yaml")
 # The service needs a dataset to serve models for; with no model trained, /predict answers 503 and /ask serves.
@@ -146,7 +146,7 @@ def step_serve_and_ask(ctx: RagDemo) -> None:
             console.print(f"  service up with index {ctx.facts['version']} in {seconds:.1f}s at {url}")
             for question in QUESTIONS:
                 _ask(url, question)
-            metrics = str(_http("GET", url + "/metrics")[1])
+            metrics = str(http_json("GET", url + "/metrics")[1])
             console.print("  /metrics highlights:")
             for line in metrics.splitlines():
                 if line.startswith(
@@ -164,7 +164,7 @@ def _wait_for_index(process: Any, url: str, version: str, timeout: float) -> flo
         if process.poll() is not None:
             raise fail(f"gunicorn exited with {process.returncode}")
         try:
-            _, body = _http("GET", url + "/ready")
+            _, body = http_json("GET", url + "/ready")
             if isinstance(body, dict) and body.get("knowledge_index_version") == version:
                 return time.monotonic() - started
         except OSError:
@@ -174,8 +174,8 @@ def _wait_for_index(process: Any, url: str, version: str, timeout: float) -> flo
 
 
 def _ask(url: str, question: str) -> None:
-    status, raw = _http("POST", url + "/ask", {"question": question})
-    answer = _object(raw)
+    status, raw = http_json("POST", url + "/ask", {"question": question})
+    answer = json_object(raw)
     console.print(f"\n  [bold]Q:[/] {question}", highlight=False)
     if status != 200:
         console.print(f"  → {status}: {answer}", highlight=False)

@@ -40,7 +40,8 @@ TimeoutOption = Annotated[
 ]
 
 
-def _follow(execution_arn: str, s, *, quiet: bool, timeout: float | None) -> ExecutionResult:
+def follow_execution(execution_arn: str, s, *, quiet: bool, timeout: float | None) -> ExecutionResult:
+    """Wait for a Step Functions execution, printing its steps and its jobs' log lines unless ``quiet``."""
     from prodml.orchestration import follow
 
     if quiet:
@@ -113,7 +114,7 @@ def retrain(
         return
     if not json_:
         console.print(f"retraining {c_.name} on {endpoint_label(s)}\n  execution {execution}")
-    result = _follow(execution, s, quiet=json_, timeout=timeout)
+    result = follow_execution(execution, s, quiet=json_, timeout=timeout)
     summary: dict[str, Any] = {
         "execution_arn": execution,
         "status": result.status,
@@ -179,7 +180,7 @@ def drift(
         return
     if not json_:
         console.print(f"checking {c_.name} for drift on {endpoint_label(s)}\n  execution {execution}")
-    result = _follow(execution, s, quiet=json_, timeout=timeout)
+    result = follow_execution(execution, s, quiet=json_, timeout=timeout)
     summary: dict[str, Any] = {
         "execution_arn": execution,
         "status": result.status,
@@ -209,7 +210,7 @@ def drift(
     if json_:
         print_json(summary)
     else:
-        _print_drift(report.result, job)
+        print_drift(report.result, job)
         console.print(f"report  {report.html_uri}")
         if report.local_html:
             console.print(f"        {report.local_html.resolve()}")
@@ -221,7 +222,8 @@ def _score(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _print_drift(result: dict[str, Any], job: str) -> None:
+def print_drift(result: dict[str, Any], job: str) -> None:
+    """A drift job's result (drift.json) as a table: the verdict, the overall score, each feature's."""
     verdict = str(result.get("verdict"))
     # "drift" iff the overall score reached 1 (monitoring.yaml); any other verdict is no drift or no data.
     colour = {"drift": "red", "no_drift": "green", "no drift": "green"}.get(verdict.lower(), "yellow")

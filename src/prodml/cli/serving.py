@@ -29,9 +29,11 @@ def _client_headers() -> dict[str, str]:
     return {"X-API-Key": key} if key else {}
 
 
-def _http(
+def http_json(
     method: str, url: str, body: dict | None = None, headers: dict | None = None
 ) -> tuple[int, dict | str]:
+    """One request on a new connection, with the client's API key header: (status, the JSON answer, or the
+    text when it is not JSON). An HTTP error status is an answer, not an exception."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         url,
@@ -51,7 +53,7 @@ def _http(
         return status, text
 
 
-def _object(answer: dict | str) -> dict:
+def json_object(answer: dict | str) -> dict:
     """A JSON object answer; the service answered something else when this raises."""
     if not isinstance(answer, dict):
         raise UserError(f"the service answered {str(answer)[:200]!r}, not a JSON object")
@@ -89,7 +91,7 @@ def wait_ready(process: subprocess.Popen, url: str, timeout: float) -> tuple[boo
         if process.poll() is not None:
             return False, time.monotonic() - started, f"gunicorn exited with {process.returncode}"
         try:
-            status, body = _http("GET", url + "/ready")
+            status, body = http_json("GET", url + "/ready")
             if status == 200:
                 return True, time.monotonic() - started, ""
             reason = body.get("reason", str(body)) if isinstance(body, dict) else str(body)
@@ -188,7 +190,7 @@ def _query_the_service(process: subprocess.Popen, url: str, log_path: Path) -> N
         console.print(f"  service not ready after {seconds:.1f}s: {reason} (log: {log_path})")
         return
     console.print(f"  gunicorn up and ready in {seconds:.2f}s at {url}")
-    openapi = _object(_http("GET", url + "/openapi.json")[1])
+    openapi = json_object(http_json("GET", url + "/openapi.json")[1])
     body = openapi["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
     schema = openapi["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[-1]]
     example = body["example"]
@@ -211,14 +213,14 @@ def _query_the_service(process: subprocess.Popen, url: str, log_path: Path) -> N
             console.print("    " + json.dumps(answer)[:400], highlight=False)
     finally:
         client.close()
-    model = _object(_http("GET", url + "/model")[1])
+    model = json_object(http_json("GET", url + "/model")[1])
     champion = model["champion"]
     console.print(
         f"  GET /model → v{champion['version']} ({champion['backend']}), metrics: "
         + json.dumps(champion["metrics"].get("test", {}))[:200],
         highlight=False,
     )
-    metrics = _http("GET", url + "/metrics")[1]
+    metrics = http_json("GET", url + "/metrics")[1]
     console.print("  /metrics highlights:")
     for line in str(metrics).splitlines():
         if line.startswith(
