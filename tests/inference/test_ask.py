@@ -134,3 +134,15 @@ def test_a_configured_knowledge_base_with_no_promoted_index_is_503_until_one_is_
     knowledge.promote(version)
     wait_for_index(server, version)
     assert server.post("/ask", {"question": QUESTION}).json()["index_version"] == version
+
+
+def test_a_worker_serves_before_a_slow_first_index_load_and_answers_once_it_is_in(knowledge, serve):
+    """gunicorn kills a worker whose start outlasts its timeout: a worker waits for its first index only so
+    long (here not at all), serves meanwhile, and answers /ask once the index is in."""
+    version = knowledge.ingest()
+    knowledge.promote(version)
+    server = serve(**knowledge.env, PRODML_KNOWLEDGE_FIRST_LOAD_WAIT_S="0")
+    assert server.get("/health").status_code == 200
+    wait_for_index(server, version)
+    assert server.post("/ask", {"question": QUESTION}).json()["index_version"] == version
+    assert "knowledge base still loading after 0.0 s" in server.logs()

@@ -112,6 +112,12 @@ class InferenceSettings(Settings):
     knowledge_poll_interval_s: float = Field(
         default=30.0, gt=0, description="How often the promoted index pointer (CURRENT) is polled."
     )
+    knowledge_first_load_wait_s: float = Field(
+        default=15.0,
+        ge=0,
+        description="How long a starting worker waits for its first index before serving without it (/ask "
+        "503 until it is loaded); keep it under gunicorn's worker timeout (PRODML_WORKER_TIMEOUT, 30 s).",
+    )
     knowledge_answerer: Literal["auto", "extractive", "bedrock"] = Field(
         default="auto",
         description="auto: Bedrock Converse on real AWS, the offline extractive answerer anywhere else.",

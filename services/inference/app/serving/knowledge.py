@@ -95,12 +95,22 @@ class KnowledgeBase:
 
     # ---- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
-        """The first load, waited for (a worker joins with its index, as with its model); a failure is logged
-        and leaves ``/ask`` answering 503 with the reason until a poll succeeds."""
+        """The first load, waited for (a worker joins with its index, as with its model) for at most
+        ``knowledge_first_load_wait_s``: gunicorn kills a worker whose start outlasts its timeout, so a
+        larger index goes on loading in the background while the worker serves, and ``/ask`` answers 503
+        "loading" until it is in. A failure is logged and leaves ``/ask`` answering 503 with the reason until
+        a poll succeeds."""
         if not self.configured:
             return
-        await self._refresh_logged()
-        self._task = asyncio.create_task(self._poll(), name="knowledge-poller")
+        first = asyncio.create_task(self._refresh_logged(), name="knowledge-first-load")
+        done, _ = await asyncio.wait({first}, timeout=self.settings.knowledge_first_load_wait_s)
+        if not done:
+            log.warning(
+                "knowledge base still loading after %.1f s: the worker serves meanwhile, /ask answers 503",
+                self.settings.knowledge_first_load_wait_s,
+                extra={"knowledge_base": self.name},
+            )
+        self._task = asyncio.create_task(self._poll(first), name="knowledge-poller")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -108,7 +118,8 @@ class KnowledgeBase:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
-    async def _poll(self) -> None:
+    async def _poll(self, first: asyncio.Task) -> None:
+        await first  # one refresh at a time
         while True:
             await asyncio.sleep(self.settings.knowledge_poll_interval_s)
             await self._refresh_logged()
