@@ -50,6 +50,10 @@ class OrchestrationError(RuntimeError):
     """An execution that did not succeed, or a result that is not where it should be."""
 
 
+class AlreadyRunning(OrchestrationError):
+    """The state machine has an execution running: one at a time."""
+
+
 def untyped_client(service: str, settings: Settings) -> Any:
     """A client through :func:`prodml.aws.client` for a service with no typed overload there (stepfunctions,
     events, cloudwatch): the lint environment has no types-boto3 stubs for them."""
@@ -112,7 +116,8 @@ def state_machine_arn(settings: Settings, dataset: str, kind: str, account_id: s
 
 
 def start(kind: str, dataset: str, settings: Settings, input: Mapping[str, Any] | None = None) -> str:
-    """Start the dataset's ``kind`` state machine, as its schedule or the drift alarm does; the execution ARN."""
+    """Start the dataset's ``kind`` state machine, as its schedule or the drift alarm does; the execution ARN.
+    :class:`AlreadyRunning` while an execution of it runs."""
     sfn = untyped_client("stepfunctions", settings)
     arn = state_machine_arn(settings, dataset, kind)
     try:
@@ -124,6 +129,14 @@ def start(kind: str, dataset: str, settings: Settings, input: Mapping[str, Any] 
             else "run `prodml bootstrap`"
         )
         raise LookupError(f"no {kind} state machine for {dataset!r} ({arn}): {where}") from None
+    # One run at a time: a second retraining would fail on the ETL job's one-run limit halfway, and a second
+    # drift check would only repeat the first. (The drift alarm's rule starts executions itself.)
+    running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=1)["executions"]
+    if running:
+        raise AlreadyRunning(
+            f"the {kind} state machine of {dataset!r} is already running {running[0]['executionArn']} "
+            f"(started {running[0]['startDate']:%Y-%m-%d %H:%M:%S %Z}): wait for it, or stop it first"
+        )
     document = dict(input or {"started_by": "prodml"})
     return str(sfn.start_execution(stateMachineArn=arn, input=json.dumps(document))["executionArn"])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -96,6 +97,21 @@ def test_a_failed_job_ends_the_execution_with_the_jobs_own_reason(shipped_env, c
     assert summary["cause"].startswith("processing job prodml-dev-customer-churn-drift-")
     assert " Failed: " in summary["cause"] and "champion" in summary["cause"]
     assert "execution FAILED: JobFailed: processing job" in result.stderr
+
+
+def test_a_state_machine_runs_one_execution_at_a_time(shipped_env):
+    """A second retraining started while one runs would fail halfway, on the ETL job's one-run limit: it is
+    refused up front, naming the running execution."""
+    from prodml.orchestration import AlreadyRunning, follow, start
+
+    first = start("retrain", DATASET, shipped_env, {"started_by": "test"})
+    with pytest.raises(AlreadyRunning, match=re.escape(first)):
+        start("retrain", DATASET, shipped_env, {"started_by": "test, again"})
+    assert (
+        follow(first, shipped_env, lambda event: None, timeout_seconds=120).status == "FAILED"
+    )  # nothing landed
+    after = start("retrain", DATASET, shipped_env, {"started_by": "test, after"})  # free again
+    orchestration.untyped_client("stepfunctions", shipped_env).stop_execution(executionArn=after)
 
 
 @pytest.mark.slow

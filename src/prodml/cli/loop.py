@@ -104,7 +104,7 @@ def retrain(
 ) -> None:
     """Retrain the dataset's model through its retrain state machine, as the drift alarm and the schedule do:
     ETL on the raw zone, a training job, then registration through the gate. Shows the training job, the
-    registered version and the gate's decision."""
+    registered version and the gate's decision. Refused while a retraining runs (one at a time)."""
     from prodml.orchestration import registered_version, start
 
     c_, s = contract_from(contract), settings()
