@@ -197,3 +197,20 @@ def test_an_int_beyond_float_precision_is_range_checked_not_a_crash():
         ("below_min", [False, False, True]),
         ("above_max", [True, False, False]),
     ]
+
+
+@pytest.mark.parametrize("kind", [pa.int8(), pa.int32(), pa.uint32(), pa.int64()])
+def test_narrower_ints_and_ints_for_a_float_take_the_typed_path_with_the_texts_outcome(kind):
+    """Spark writes int32; a float feature may be stored as ints: widened or cast as their text would parse
+    (an int beyond 2**53 rounds to the nearest float, as its digits do)."""
+    big = 2**53 + 1 if pa.types.is_signed_integer(kind) and kind.bit_width == 64 else 100
+    raw = pa.array([0, 7, 100, None, big], kind)
+    for ftype in (FeatureType.INT, FeatureType.FLOAT):
+        typed = v.coerce_typed(raw, ftype, nullable=False, minimum=1.0, maximum=99.0)
+        assert typed is not None, (kind, ftype)
+        text = v.coerce_column(
+            v.blank_to_null(raw.cast(pa.string())), ftype, nullable=False, minimum=1.0, maximum=99.0
+        )
+        assert typed[0].equals(text[0]), (kind, ftype)
+        assert [(c, m.tolist()) for c, m in typed[1]] == [(c, m.tolist()) for c, m in text[1]], (kind, ftype)
+    assert v.coerce_typed(pa.array([1], pa.uint64()), FeatureType.INT, nullable=True) is None  # past int64

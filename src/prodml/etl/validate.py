@@ -16,8 +16,8 @@ Parsing rules (the same for every file format): a value is null when it is empty
 y/n or 1/0 in any case; timestamps are ISO 8601 (date, or date and time with optional fraction) and are UTC
 unless they carry an offset. Categories are trimmed and case-folded to the contract's canonical values.
 
-A column that already has its contract type (a typed parquet file's float64, int64, bool or timestamp[us,
-UTC]) skips the text round trip: :func:`coerce_typed` applies the same checks to the values
+A column that already has its contract type (a typed parquet file's float64, int64 or a narrower int, bool
+or timestamp[us, UTC]) skips the text round trip: :func:`coerce_typed` applies the same checks to the values
 themselves, with the same outcome (``tests/etl/test_validate.py`` holds the two paths to each other), and
 the quarantine's text of a refused value is made only for the refused rows (:meth:`ValidatedBatch.raw_values`).
 
@@ -209,7 +209,11 @@ def coerce_typed(
     """:func:`coerce_column` for values that already have their contract type, without casting them to text
     and back: the same values and failed checks as the text of those values would give (NaN and infinities
     are not floats, ints have at most 18 digits, timestamps fall in years 0000-9999). None when ``values``
-    does not have exactly the contract type, and for text types: the caller takes the text path."""
+    does not have the contract type, and for text types: the caller takes the text path. Narrower ints
+    (Spark writes int32) are widened first, and ints for a float feature cast, as their text would parse."""
+    kind = values.type
+    if pa.types.is_integer(kind) and kind != pa.uint64() and ftype in (FeatureType.INT, FeatureType.FLOAT):
+        values = pc.cast(values, pa.float64() if ftype is FeatureType.FLOAT else pa.int64(), safe=False)
     if _TYPED.get(ftype) != values.type:
         return None
     failures: list[tuple[str, np.ndarray]] = []
