@@ -390,6 +390,7 @@ class _Scored:
 
 
 def _work(model: LoadedModel, chunk: Chunk, schema: pa.Schema, explain: bool) -> _Scored:
+    """One chunk, in a worker thread: validated, its good rows encoded and scored, its bad ones quarantined."""
     contract = model.contract
     reasons = [MALFORMED_ROW] * len(chunk.malformed)
     refused = [_malformed(schema, chunk)] if chunk.malformed else []
