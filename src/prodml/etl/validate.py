@@ -192,10 +192,7 @@ _TYPED = {
 INT_LIMIT = 10**18  # INT_PATTERN takes 18 digits at most
 # The years TIMESTAMP_PATTERN's four digits take: 0000 to 9999 (Arrow writes other years with a sign or a
 # fifth digit).
-TIMESTAMP_RANGE = (
-    pa.scalar(-62167219200000000, pa.timestamp("us", tz="UTC")),
-    pa.scalar(253402300799999999, pa.timestamp("us", tz="UTC")),
-)
+TIMESTAMP_RANGE_US = (-62167219200000000, 253402300799999999)  # microseconds since the epoch
 
 
 def coerce_typed(
@@ -226,7 +223,8 @@ def coerce_typed(
     elif ftype is FeatureType.INT:
         unparsable = pc.or_(pc.greater_equal(values, INT_LIMIT), pc.less_equal(values, -INT_LIMIT))
     elif ftype is FeatureType.TIMESTAMP:
-        unparsable = pc.or_(pc.less(values, TIMESTAMP_RANGE[0]), pc.greater(values, TIMESTAMP_RANGE[1]))
+        micros = values.cast(pa.int64())
+        unparsable = pc.or_(pc.less(micros, TIMESTAMP_RANGE_US[0]), pc.greater(micros, TIMESTAMP_RANGE_US[1]))
     if unparsable is not None:
         bad = _mask(unparsable)
         if bad.any():
