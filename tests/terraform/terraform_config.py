@@ -107,3 +107,29 @@ def evaluate_module_locals(
         return 1, {}, result.stdout + result.stderr
     # console prints the jsonencode()d string as an HCL string literal: decode twice.
     return 0, json.loads(json.loads(result.stdout.strip())), result.stderr
+
+
+def as_list(value) -> list[str]:
+    """An IAM statement's Action or Resource: one string, or a list of them."""
+    return [value] if isinstance(value, str) else list(value)
+
+
+def not_allowed_by(boundary: dict, policies: dict[str, dict]) -> list[str]:
+    """Each (action, resource) one of ``policies`` (by name) allows that no Allow statement of ``boundary``
+    covers. Wildcards in a policy are taken literally, so a pattern passes only if a boundary pattern covers
+    all of it; conditions are ignored (they only narrow)."""
+    from fnmatch import fnmatchcase
+
+    ceiling = [s for s in boundary["Statement"] if s["Effect"] == "Allow"]
+    return [
+        f"{name} {statement['Sid']}: {action} on {resource}"
+        for name, policy in policies.items()
+        for statement in policy["Statement"]
+        for action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+        if not any(
+            any(fnmatchcase(action, pattern) for pattern in as_list(allowed["Action"]))
+            and any(fnmatchcase(resource, pattern) for pattern in as_list(allowed["Resource"]))
+            for allowed in ceiling
+        )
+    ]

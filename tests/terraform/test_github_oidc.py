@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 import hcl2
@@ -19,8 +18,10 @@ from tests.terraform.terraform_config import (
     ENVIRONMENTS,
     MODULES,
     PLATFORM,
+    as_list,
     load_blocks,
     load_resources,
+    not_allowed_by,
     run_terraform,
     unwrap,
 )
@@ -306,27 +307,11 @@ def test_the_boundary_forbids_roles_without_it_and_edits_of_the_guardrails(polic
     )
 
 
-def as_list(value) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
-
-
 def outside_the_boundary(values: dict) -> list[str]:
-    """Each (action, resource) a GitHub role's policy allows that no Allow of the boundary covers. Wildcards in
-    the role's policy are taken literally, so a pattern passes only if a boundary pattern covers all of it;
-    conditions are ignored (they only narrow)."""
-    ceiling = [s for s in values["boundary_policy"]["Statement"] if s["Effect"] == "Allow"]
-    outside = []
-    for name in ("read_policy", *INLINE):
-        for statement in values[name]["Statement"]:
-            for action in actions(statement):
-                for resource in as_list(statement["Resource"]):
-                    if not any(
-                        any(fnmatchcase(action, pattern) for pattern in as_list(allowed["Action"]))
-                        and any(fnmatchcase(resource, pattern) for pattern in as_list(allowed["Resource"]))
-                        for allowed in ceiling
-                    ):
-                        outside.append(f"{name} {statement['Sid']}: {action} on {resource}")
-    return outside
+    """Each (action, resource) a GitHub role's policy allows that no Allow of the boundary covers."""
+    return not_allowed_by(
+        values["boundary_policy"], {name: values[name] for name in ("read_policy", *INLINE)}
+    )
 
 
 def test_the_boundary_never_cuts_what_the_roles_own_policies_grant(policies):

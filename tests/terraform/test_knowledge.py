@@ -12,7 +12,6 @@ import json
 import re
 import shutil
 from collections.abc import Callable
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pytest
@@ -27,9 +26,11 @@ from tests.terraform.terraform_config import (
     MODULES,
     PLATFORM,
     REPO,
+    as_list,
     evaluate_module_locals,
     load_blocks,
     load_resources,
+    not_allowed_by,
     run_terraform,
     tfvars,
     unwrap,
@@ -188,10 +189,6 @@ def evaluated(request, tmp_path_factory) -> tuple[str, dict]:
 
 def statements(policy: dict) -> dict[str, dict]:
     return {statement["Sid"]: statement for statement in policy["Statement"]}
-
-
-def as_list(value) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
 
 
 def knowledge_spec() -> dict:
@@ -424,25 +421,12 @@ def test_the_boundary_every_role_carries_admits_all_that_the_knowledge_roles_are
     assert code == 0, said
     code, with_vectors, said = evaluate(tmp_path / "vectors", env, overrides={"vector_store_enabled": True})
     assert code == 0, said
-    ceiling = [s for s in roles["boundary_policy"]["Statement"] if s["Effect"] == "Allow"]
     policies = {
         f"{label} {name}": source[name]
         for label, source in (("off", values), ("on", with_vectors))
         for name in ("worker_policy", "worker_execution_policy", "service_policy")
     }
-    outside = [
-        f"{name} {statement['Sid']}: {action} on {resource}"
-        for name, policy in policies.items()
-        for statement in policy["Statement"]
-        for action in as_list(statement["Action"])
-        for resource in as_list(statement["Resource"])
-        if not any(
-            any(fnmatchcase(action, pattern) for pattern in as_list(allowed["Action"]))
-            and any(fnmatchcase(resource, pattern) for pattern in as_list(allowed["Resource"]))
-            for allowed in ceiling
-        )
-    ]
-    assert outside == []
+    assert not_allowed_by(roles["boundary_policy"], policies) == []
 
 
 def test_every_role_of_the_module_carries_the_boundary_and_the_root_passes_it():

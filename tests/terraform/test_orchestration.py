@@ -15,7 +15,6 @@ import json
 import re
 import shutil
 from collections.abc import Callable
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 import hcl2
@@ -36,9 +35,11 @@ from tests.terraform.terraform_config import (
     MODULES,
     PLATFORM,
     REPO,
+    as_list,
     evaluate_module_locals,
     load_blocks,
     load_resources,
+    not_allowed_by,
     tfvars,
     unwrap,
 )
@@ -361,10 +362,6 @@ def statements(policy: dict) -> dict[str, dict]:
     return {statement["Sid"]: statement for statement in policy["Statement"]}
 
 
-def as_list(value) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
-
-
 # The optimized integrations a template might use, with the IAM actions AWS documents for them.
 OPTIMIZED = {
     "arn:aws:states:::glue:startJobRun.sync": {
@@ -486,25 +483,12 @@ def test_the_boundary_every_role_carries_admits_all_that_the_loops_roles_are_gra
     env, values = evaluated
     code, roles, said = evaluate_github_roles(tmp_path, env)
     assert code == 0, said
-    ceiling = [s for s in roles["boundary_policy"]["Statement"] if s["Effect"] == "Allow"]
     policies = {
         **{f"states {d}": p for d, p in values["state_machine_policies"].items()},
         "processing": values["processing_policy"],
         "triggers": values["triggers_policy"],
     }
-    outside = [
-        f"{name} {statement['Sid']}: {action} on {resource}"
-        for name, policy in policies.items()
-        for statement in policy["Statement"]
-        for action in as_list(statement["Action"])
-        for resource in as_list(statement["Resource"])
-        if not any(
-            any(fnmatchcase(action, pattern) for pattern in as_list(allowed["Action"]))
-            and any(fnmatchcase(resource, pattern) for pattern in as_list(allowed["Resource"]))
-            for allowed in ceiling
-        )
-    ]
-    assert outside == []
+    assert not_allowed_by(roles["boundary_policy"], policies) == []
 
 
 def test_every_role_of_the_module_carries_the_boundary_and_the_root_passes_it():
