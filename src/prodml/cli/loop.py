@@ -88,6 +88,34 @@ def _started(kind: str, dataset: str, execution_arn: str, s, json_: bool) -> Non
         )
 
 
+def _run(
+    kind: str, dataset: str, s, document: dict[str, Any], doing: str, no_wait: bool, timeout, json_: bool
+) -> tuple[ExecutionResult, dict[str, Any]] | None:
+    """Start the dataset's ``kind`` state machine and follow it: the result and the summary a command prints
+    (None with --no-wait, once the start is printed). ``doing`` says what it does, ``{}`` standing for the
+    dataset. A failed execution prints its summary with --json and raises."""
+    from prodml.orchestration import start
+
+    execution = start(kind, dataset, s, document)
+    if no_wait:
+        _started(kind, dataset, execution, s, json_)
+        return None
+    if not json_:
+        console.print(f"{doing.format(dataset)} on {endpoint_label(s)}\n  execution {execution}")
+    result = follow_execution(execution, s, quiet=json_, timeout=timeout)
+    summary: dict[str, Any] = {
+        "execution_arn": execution,
+        "status": result.status,
+        "seconds": round(result.seconds, 1),
+        **result.output,
+    }
+    if not result.succeeded:
+        if json_:
+            print_json({**summary, "error": result.error, "cause": result.cause})
+        raise _failed(result)
+    return result, summary
+
+
 def _failed(result: ExecutionResult) -> OrchestrationError:
     return OrchestrationError(
         f"execution {result.status}: {result.error or 'no error'}: {result.cause or 'no cause given'} "
@@ -105,26 +133,15 @@ def retrain(
     """Retrain the dataset's model through its retrain state machine, as the drift alarm and the schedule do:
     ETL on the raw zone, a training job, then registration through the gate. Shows the training job, the
     registered version and the gate's decision. Refused while a retraining runs (one at a time)."""
-    from prodml.orchestration import registered_version, start
+    from prodml.orchestration import registered_version
 
     c_, s = contract_from(contract), settings()
-    execution = start("retrain", c_.name, s, {"started_by": "prodml retrain"})
-    if no_wait:
-        _started("retrain", c_.name, execution, s, json_)
+    ran = _run(
+        "retrain", c_.name, s, {"started_by": "prodml retrain"}, "retraining {}", no_wait, timeout, json_
+    )
+    if ran is None:
         return
-    if not json_:
-        console.print(f"retraining {c_.name} on {endpoint_label(s)}\n  execution {execution}")
-    result = follow_execution(execution, s, quiet=json_, timeout=timeout)
-    summary: dict[str, Any] = {
-        "execution_arn": execution,
-        "status": result.status,
-        "seconds": round(result.seconds, 1),
-        **result.output,
-    }
-    if not result.succeeded:
-        if json_:
-            print_json({**summary, "error": result.error, "cause": result.cause})
-        raise _failed(result)
+    result, summary = ran
     job = str(result.output.get("training_job", ""))
     version = registered_version(s, c_.name, job) if job else None
     if version is None:
@@ -168,29 +185,16 @@ def drift(
     """Check the serving model's recent traffic for drift through the dataset's drift state machine, as its
     schedule does: a processing job compares the captured requests with the model's training baseline,
     publishes the DriftScore metric the drift alarm watches and writes drift.json and drift.html."""
-    from prodml.orchestration import drift_report, drift_reports_dir, start
+    from prodml.orchestration import drift_report, drift_reports_dir
 
     c_, s = contract_from(contract), settings()
     document: dict[str, Any] = {"started_by": "prodml drift"}
     if window_hours is not None:
         document["window_hours"] = window_hours
-    execution = start("drift", c_.name, s, document)
-    if no_wait:
-        _started("drift", c_.name, execution, s, json_)
+    ran = _run("drift", c_.name, s, document, "checking {} for drift", no_wait, timeout, json_)
+    if ran is None:
         return
-    if not json_:
-        console.print(f"checking {c_.name} for drift on {endpoint_label(s)}\n  execution {execution}")
-    result = follow_execution(execution, s, quiet=json_, timeout=timeout)
-    summary: dict[str, Any] = {
-        "execution_arn": execution,
-        "status": result.status,
-        "seconds": round(result.seconds, 1),
-        **result.output,
-    }
-    if not result.succeeded:
-        if json_:
-            print_json({**summary, "error": result.error, "cause": result.cause})
-        raise _failed(result)
+    result, summary = ran
     job = str(result.output["drift_job"])
     report = drift_report(s, str(result.output["output_uri"]), download_to=drift_reports_dir(s, job))
     drifted = report.result.get("drifted_features", [])
